@@ -1,0 +1,95 @@
+"""Run folders: every run writes config.json, metrics.jsonl (one JSON object per line) and results.json."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+RESULTS_FILE = "results.json"
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(dataclasses.asdict(value))
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy / jax scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no NaN/inf; keep them visible as strings
+    return value
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write to a temporary file then rename, so an interrupted run never leaves half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def make_workdir(workdir: str | os.PathLike) -> Path:
+    path = Path(workdir)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def save_config(workdir: str | os.PathLike, config: Any) -> Path:
+    """Writes the run's config (a dataclass or mapping) to `workdir/config.json`."""
+    path = make_workdir(workdir) / CONFIG_FILE
+    _atomic_write(path, json.dumps(_jsonable(config), indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def append_metrics(workdir: str | os.PathLike, record: Mapping[str, Any]) -> None:
+    """Appends one JSON object as a line of `workdir/metrics.jsonl`."""
+    path = make_workdir(workdir) / METRICS_FILE
+    with path.open("a") as f:
+        f.write(json.dumps(_jsonable(record), sort_keys=True) + "\n")
+
+
+def read_metrics(workdir: str | os.PathLike) -> list[dict[str, Any]]:
+    """All records of `workdir/metrics.jsonl` (an empty list when there is none)."""
+    return list(iter_jsonl(Path(workdir) / METRICS_FILE))
+
+
+def iter_jsonl(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
+    path = Path(path)
+    if not path.exists():
+        return
+    with path.open() as f:
+        for number, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"{path}:{number} is not valid JSON ({err}); "
+                                     "the file is corrupt or was cut off") from err
+
+
+def save_results(workdir: str | os.PathLike, results: Mapping[str, Any]) -> Path:
+    """Writes `workdir/results.json`."""
+    path = make_workdir(workdir) / RESULTS_FILE
+    _atomic_write(path, json.dumps(_jsonable(results), indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def load_json(path: str | os.PathLike) -> dict[str, Any]:
+    """Reads a JSON file with a clear error when it is missing or corrupt."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); the file is corrupt") from err
