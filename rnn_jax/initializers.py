@@ -64,13 +64,16 @@ def recurrent_weights(key: jax.Array, hidden_size: int, init: str = "orthogonal"
     if not scale >= 0:
         raise ValueError(f"recurrent_scale must be >= 0, got {scale}")
     shape = (hidden_size, hidden_size)
+    # Half precisions are built in float32 and cast: the QR behind "orthogonal" has no bf16 kernel.
+    build = jnp.dtype(dtype) if jnp.dtype(dtype) in (jnp.float32, jnp.float64) else jnp.float32
     if init == "orthogonal":
-        return scale * jax.nn.initializers.orthogonal()(key, shape, dtype)
-    if init == "identity":
-        return scale * jnp.eye(hidden_size, dtype=dtype)
-    w = jax.random.normal(key, shape, jnp.float32)
-    radius = float(np.max(np.abs(np.linalg.eigvals(np.asarray(w, np.float64)))))
-    return (w * (scale / radius)).astype(dtype)
+        w = scale * jax.nn.initializers.orthogonal()(key, shape, build)
+    elif init == "identity":
+        w = scale * jnp.eye(hidden_size, dtype=build)
+    else:
+        w = jax.random.normal(key, shape, build)
+        w = w * (scale / spectral_radius(w))
+    return w.astype(dtype)
 
 
 def spectral_radius(matrix: jax.Array) -> float:
