@@ -91,7 +91,12 @@ def _check_xs(xs: Any) -> None:
 
 
 def _check_h0(step_fn: StepFn, params: Any, h0: Any, x_0: jax.Array) -> None:
-    """The step must map h0 to a state of h0's own structure and shapes."""
+    """h0 has the batch shape of xs, and the step maps it to a state of its own structure and shapes."""
+    batch_shape = tuple(x_0.shape[:-1])
+    for leaf in jax.tree_util.tree_leaves(h0):
+        if tuple(jnp.shape(leaf)[:-1]) != batch_shape:
+            raise ValueError(f"h0 must have shape [{', '.join(map(str, batch_shape + ('H',)))}] to match xs "
+                             f"(batch shape {list(batch_shape)}), got {jnp.shape(leaf)}")
     try:
         out = jax.eval_shape(step_fn, params, h0, x_0)
     except (ValueError, TypeError) as err:
