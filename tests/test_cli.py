@@ -1,0 +1,40 @@
+"""Tests for rnn_jax.cli: command lines generated from config dataclasses."""
+
+import dataclasses
+
+import pytest
+
+from rnn_jax.cli import build_parser, parse_config
+
+
+@dataclasses.dataclass(frozen=True)
+class ToyConfig:
+    """A toy config."""
+
+    hidden_size: int = 32  # no metadata: still a flag
+    learning_rate: float = dataclasses.field(default=1e-3, metadata={"help": "step size"})
+    clip_norm: float | None = None
+    model: str = dataclasses.field(default="simple_rnn", metadata={"choices": ("simple_rnn", "lstm")})
+    resume: bool = False
+
+
+def test_defaults_and_overrides():
+    assert parse_config(ToyConfig, []) == ToyConfig()
+    config = parse_config(ToyConfig, ["--hidden_size", "8", "--learning_rate", "0.1", "--clip_norm", "1.5",
+                                      "--model", "lstm", "--resume"])
+    assert config == ToyConfig(8, 0.1, 1.5, "lstm", True)
+    assert parse_config(ToyConfig, ["--clip_norm", "none", "--no-resume"]).clip_norm is None
+    assert parse_config(ToyConfig, [], hidden_size=4).hidden_size == 4
+
+
+def test_help_lists_every_field():
+    text = build_parser(ToyConfig).format_help()
+    for name in ("--hidden_size", "--learning_rate", "--clip_norm", "--model", "--resume", "step size"):
+        assert name in text
+
+
+@pytest.mark.parametrize("argv", [["--model", "transformer"], ["--hidden_size", "big"], ["--unknown", "1"]])
+def test_bad_flags_exit_with_a_message(argv, capsys):
+    with pytest.raises(SystemExit):
+        parse_config(ToyConfig, argv)
+    assert "error" in capsys.readouterr().err
