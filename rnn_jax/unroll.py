@@ -21,13 +21,15 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from rnn_jax import cells
+from rnn_jax import cells, fused
 from rnn_jax._validation import check_choice, check_floating, check_ndim, check_positive_int, is_concrete
 
 StepFn = Callable[[Any, Any, jax.Array], Any]
 
 PADDINGS = ("right", "left")
-STRATEGIES = ("auto", "step", "hoisted")
+AUTO_SIMPLE_RNN = "custom_jvp"  # what strategy="auto" runs for simple_rnn_step
+STRATEGIES = ("auto", "step", "hoisted", "custom_vjp", "custom_jvp")
+_SIMPLE_RNN_ONLY = ("hoisted", "custom_vjp", "custom_jvp")
 
 
 def _simple_rnn_activation(step_fn: StepFn) -> str | None:
@@ -41,18 +43,18 @@ def _simple_rnn_activation(step_fn: StepFn) -> str | None:
 
 
 def _resolve_strategy(strategy: str, step_fn: StepFn) -> str:
-    """Which scan body to run. "hoisted" only exists for the Simple RNN.
+    """Which implementation runs. "hoisted", "custom_vjp" and "custom_jvp" exist for the Simple RNN only.
 
-    "auto" keeps one matmul on [h; x] per step ("step"): on the 2-core CPU this project is
-    developed on, hoisting A_x @ x_t out of the scan won the forward pass but lost forward+backward
-    at H = 256 (see experiments/benchmark_unroll.py), and training needs both.
+    "auto" runs AUTO_SIMPLE_RNN for the Simple RNN (measurements: to be filled in) and "step" otherwise.
     """
     check_choice("strategy", strategy, STRATEGIES)
     activation = _simple_rnn_activation(step_fn)
-    if strategy == "hoisted" and activation is None:
-        raise ValueError("strategy='hoisted' applies to simple_rnn_step only; "
+    if strategy in _SIMPLE_RNN_ONLY and activation is None:
+        raise ValueError(f"strategy={strategy!r} applies to simple_rnn_step only; "
                          f"got step_fn={getattr(step_fn, '__name__', step_fn)!r}")
-    return "step" if strategy == "auto" else strategy
+    if strategy == "auto":
+        return AUTO_SIMPLE_RNN if activation is not None else "step"
+    return strategy
 
 
 def valid_mask(lengths: jax.Array, seq_len: int, padding: str = "right") -> jax.Array:
@@ -133,8 +135,14 @@ def unroll(step_fn: StepFn, params: Any, xs: jax.Array, h0: Any = None, *,
       unroll: how many steps `lax.scan` unrolls per loop iteration (speed knob).
       remat: recompute the step in the backward pass (`jax.checkpoint`) instead of storing its
         intermediates: less memory for long sequences, more compute.
-      strategy: "auto", "step" (one matmul on [h; x] per step) or "hoisted" (Simple RNN only:
-        A_x @ x_t for all t as one matmul before the scan, which then carries only A_h @ h).
+      strategy: "auto" (the fastest measured: see `_resolve_strategy`), "step" (one matmul on
+        [h; x] per step, differentiated by JAX), or, for the Simple RNN only: "hoisted" (A_x @ x_t
+        for all t as one matmul before the scan, which then carries only A_h @ h), "custom_vjp"
+        (`rnn_jax.fused`: a hand-written backward pass whose scan carries only dh, the weight
+        gradients then computed as single matmuls over all steps, as cuDNN does; reverse mode
+        only, no `jax.jvp`/`jax.jacfwd`) or "custom_jvp" (the same backward pass obtained by
+        transposing a custom JVP, so forward mode works too). With the "custom_*" strategies
+        `remat` has no effect: they keep only the states for the backward pass anyway.
 
     Returns:
       `(h_last, hs)`: the final state ([B, H] or [H]) and all states ([B, T, H] or [T, H]; None
@@ -152,6 +160,11 @@ def unroll(step_fn: StepFn, params: Any, xs: jax.Array, h0: Any = None, *,
     mask = None
     if lengths is not None:
         mask = valid_mask(_check_lengths(lengths, batch_shape, seq_len), seq_len, padding)
+
+    if strategy in ("custom_vjp", "custom_jvp"):
+        return _fused_unroll(params, xs, h0, mask, activation=_simple_rnn_activation(step_fn),
+                             reverse=reverse, return_all_states=return_all_states, unroll=unroll,
+                             rule=strategy.removeprefix("custom_"))
 
     xs_time_major = jnp.swapaxes(xs, 0, 1) if xs.ndim == 3 else xs  # [B, T, F] -> [T, B, F]
     if strategy == "hoisted":
@@ -185,6 +198,15 @@ def unroll(step_fn: StepFn, params: Any, xs: jax.Array, h0: Any = None, *,
     if hs is not None and xs.ndim == 3:
         hs = jax.tree_util.tree_map(lambda a: jnp.swapaxes(a, 0, 1), hs)  # [T, B, H] -> [B, T, H]
     return h_last, hs
+
+
+def _fused_unroll(params, xs, h0, mask, **options) -> tuple[jax.Array, jax.Array | None]:
+    """`rnn_jax.fused.simple_rnn_unroll`, which wants a batch: one sequence [T, F] becomes [1, T, F]."""
+    if xs.ndim == 3:
+        return fused.simple_rnn_unroll(params, xs, h0, mask, **options)
+    h_last, hs = fused.simple_rnn_unroll(params, xs[None], h0[None],
+                                         None if mask is None else mask[:, None], **options)
+    return h_last[0], (None if hs is None else hs[0])
 
 
 def _concat(a: Any, b: Any) -> Any:
