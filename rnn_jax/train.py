@@ -84,6 +84,7 @@ class TrainConfig:
                                      "accuracy (None: never stop early)")
     seed: int = _field(0, "seed of the initial parameters, the minibatch order and dropout")
     split_seed: int = _field(0, "seed of the 20,000 / 5,000 train / validation split")
+    num_validation: int = _field(5_000, "validation reviews held out of TFDS's 25,000 training reviews")
     eval_batch_size: int = _field(500, "batch size for validation and test")
     checkpoint_every_steps: int = _field(200, "also checkpoint every this many steps inside an epoch "
                                               "(0: only at the end of each epoch)")
@@ -263,7 +264,8 @@ def prepare_data(config: TrainConfig, vocab: Vocabulary | None = None) -> tuple[
     from rnn_jax.data import load_imdb
 
     start = time.perf_counter()
-    raw = load_imdb(config.data_dir, split_seed=config.split_seed, download=config.download,
+    raw = load_imdb(config.data_dir, split_seed=config.split_seed, num_validation=config.num_validation,
+                    download=config.download,
                     max_train_examples=config.max_train_examples, max_eval_examples=config.max_eval_examples)
     loaded = time.perf_counter()
     words = {name: tokenize(split.texts) for name, split in raw.items()}
@@ -559,7 +561,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str | os.PathLike, *, resum
         "device": jax.devices()[0].device_kind,
         "timing_note": "epoch_seconds: mean time of the training steps of one epoch (steps_per_epoch x "
                        "batch_size) over the epochs after the first (warm-up); compilation (compiled "
-                       "ahead of time), validation and checkpoints excluded; tokens = padded token positions (batch_size x seq_len per example)",
+                       "ahead of time), validation and checkpoints excluded; tokens = padded token "
+                       "positions (batch_size x seq_len per example)",
     }
     runs.save_results(workdir, results)
     try:

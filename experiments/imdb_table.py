@@ -1,0 +1,112 @@
+"""IMDB results table: every model over several seeds, mean +/- std, as Markdown and JSON.
+
+    python experiments/imdb_table.py --data_dir ../shared/tfds --out results/imdb
+    python experiments/imdb_table.py --models simple_rnn,lstm --optimizer adam --out results/imdb_adam
+
+Each run lives in `<runs>/<model>_seed<seed>` (a normal run folder): a finished run is read back, an
+interrupted one is resumed, so the command can be rerun after a crash. Any TrainConfig flag applies
+to every run (except --model and --seed, which the table sets).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from rnn_jax import runs
+from rnn_jax.cli import build_parser
+from rnn_jax.models import MODELS
+from rnn_jax.train import CHECKPOINT_DIR, TrainConfig, train_and_evaluate
+
+PUBLISHED = {  # ../shared/docs/lecture-summary.md (same settings: 10k words, last 500, emb 32, state 32)
+    "logreg": "validation ~76 % (Chollet §6.1, 20 words)",
+    "simple_rnn": "best validation 84.6 % (Chollet §6.2)",
+    "lstm": "test 88.76 % (Wang, slides part 4)",
+    "birnn": "validation 89.08 % (Wang, bidirectional LSTM)",
+    "stacked": "test 87.4 % (Wang, 3 x stacked LSTM)",
+}
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def summarize(rows: list[dict]) -> dict[str, dict]:
+    """Per model: mean and std of test accuracy, best epoch, epoch seconds over its runs."""
+    table = {}
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in rows if r["model"] == model]
+        acc_mean, acc_std = _mean_std([100 * r["test_accuracy"] for r in mine])
+        sec = [r["epoch_seconds"] for r in mine if r.get("epoch_seconds")]
+        table[model] = {"test_accuracy_mean": acc_mean, "test_accuracy_std": acc_std,
+                        "test_accuracies": [100 * r["test_accuracy"] for r in mine],
+                        "seeds": [r["seed"] for r in mine], "best_epochs": [r["best_epoch"] for r in mine],
+                        "num_params": mine[0]["num_params"], "num_params_rnn": mine[0]["num_params_rnn"],
+                        "epoch_seconds_mean": statistics.fmean(sec) if sec else None,
+                        "skipped_updates": sum(r["skipped_updates"] for r in mine)}
+    return table
+
+
+def to_markdown(table: dict[str, dict], command: str) -> str:
+    lines = ["| model | test accuracy (mean ± std) | runs (seeds) | best epochs | parameters (recurrence) "
+             "| train s / epoch | published |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for model, t in table.items():
+        seconds = f"{t['epoch_seconds_mean']:.1f}" if t["epoch_seconds_mean"] else "-"
+        runs_text = ", ".join(f"{a:.2f}" for a in t["test_accuracies"])
+        lines.append(f"| {model} | **{t['test_accuracy_mean']:.2f} ± {t['test_accuracy_std']:.2f} %** "
+                     f"| {runs_text} ({', '.join(map(str, t['seeds']))}) | "
+                     f"{', '.join(map(str, t['best_epochs']))} "
+                     f"| {t['num_params']:,} ({t['num_params_rnn']:,}) "
+                     f"| {seconds} | {PUBLISHED.get(model, '-')} |")
+    return "\n".join(lines) + f"\n\nCommand: `{command}`\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(TrainConfig, description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated models")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    parser.add_argument("--runs", default="runs/imdb_table", help="folder of the run folders")
+    parser.add_argument("--out", default="results/imdb", help="where table.md and table.json go")
+    args = vars(parser.parse_args(argv))
+    models = [m for m in args.pop("models").split(",") if m]
+    seeds = [int(s) for s in args.pop("seeds").split(",") if s]
+    runs_dir, out = Path(args.pop("runs")), Path(args.pop("out"))
+    unknown = sorted(set(models) - set(MODELS))
+    if unknown:
+        raise SystemExit(f"unknown models {unknown}; expected some of {list(MODELS)}")
+    base = TrainConfig(**args)
+    rows = []
+    for model in models:
+        for seed in seeds:
+            config = dataclasses.replace(base, model=model, seed=seed)
+            workdir = runs_dir / f"{model}_seed{seed}"
+            if (workdir / runs.RESULTS_FILE).exists():
+                result = runs.load_json(workdir / runs.RESULTS_FILE)
+                print(f"{workdir}: done, test accuracy {100 * result['test_accuracy']:.2f}%")
+            else:
+                resume = (workdir / CHECKPOINT_DIR).exists() and any((workdir / CHECKPOINT_DIR).iterdir())
+                print(f"=== {model} seed {seed} -> {workdir}" + (" (resuming)" if resume else ""), flush=True)
+                result = train_and_evaluate(config, workdir, resume=resume, progress=False)
+            rows.append({**result, "workdir": str(workdir)})
+            table = summarize(rows)
+            out.mkdir(parents=True, exist_ok=True)
+            command = "python experiments/imdb_table.py " + " ".join(argv)
+            (out / "table.md").write_text(to_markdown(table, command))
+            (out / "table.json").write_text(json.dumps(
+                {"command": command, "config": dataclasses.asdict(base), "models": table,
+                 "runs": [{k: r[k] for k in ("model", "seed", "test_accuracy", "test_loss", "best_epoch",
+                                            "best_validation_accuracy", "epochs_run", "epoch_seconds",
+                                            "tokens_per_second", "tokenize_seconds", "skipped_updates",
+                                            "num_params", "workdir", "device")} for r in rows]},
+                indent=2) + "\n")
+    print((out / "table.md").read_text())
+    return table
+
+
+if __name__ == "__main__":
+    main()
