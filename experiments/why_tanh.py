@@ -76,7 +76,8 @@ def run(config: WhyTanhConfig) -> dict:
     """Runs the demonstration and writes the run folder; returns the results dict."""
     radii = _parse_radii(config.radii)
     if config.overflow_steps < config.num_steps:
-        raise ValueError(f"overflow_steps ({config.overflow_steps}) must be >= num_steps ({config.num_steps})")
+        raise ValueError(f"overflow_steps ({config.overflow_steps}) must be >= num_steps "
+                         f"({config.num_steps})")
     workdir = runs.make_workdir(config.workdir)
     runs.save_config(workdir, config)
     (workdir / runs.METRICS_FILE).unlink(missing_ok=True)
@@ -131,13 +132,16 @@ def summary_lines(results: dict) -> list[str]:
     """The numbers as Markdown table rows (used by the script and the lecture report)."""
     n = results["num_steps"]
     lines = [f"| radius | radius^{n} | float64 ‖h_{n}‖/‖h_0‖ (rel. error) | float32 ‖h_{n}‖/‖h_0‖ "
-             f"(rel. error) | float32: first step with inf / NaN / h = 0 | with tanh: ‖h_{n}‖/‖h_0‖, max abs(h) |",
+             f"(rel. error) | float32: first step with inf / NaN / h = 0 "
+             f"| with tanh: ‖h_{n}‖/‖h_0‖, max abs(h) |",
              "| --- | --- | --- | --- | --- | --- |"]
     for radius, r in results["radii"].items():
         lines.append(
-            f"| {radius} | {r['theory']:.10g} | {r['float64_ratio']:.10g} ({r['float64_relative_error']:.1e}) "
+            f"| {radius} | {r['theory']:.10g} "
+            f"| {r['float64_ratio']:.10g} ({r['float64_relative_error']:.1e}) "
             f"| {r['float32_ratio']:.7g} ({r['float32_relative_error']:.1e}) "
-            f"| {r['float32_first_inf_step']} / {r['float32_first_nan_step']} / {r['float32_first_zero_step']} "
+            f"| {r['float32_first_inf_step']} / {r['float32_first_nan_step']} "
+            f"/ {r['float32_first_zero_step']} "
             f"| {r['tanh_ratio']:.4g}, {r['tanh_max_abs_state']:.4f} |")
     return lines
 

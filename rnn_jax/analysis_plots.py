@@ -141,7 +141,8 @@ def plot_parameter_count(workdir: str | os.PathLike, path: str | os.PathLike) ->
     ax.bar([i - 0.2 for i in x], [cells[n]["formula"] for n in names], width=0.4, label="formula")
     ax.bar([i + 0.2 for i in x], [cells[n]["built"] for n in names], width=0.4, label="built model")
     for i, n in enumerate(names):
-        ax.annotate(f"{cells[n]['built']:,}", (i + 0.2, cells[n]["built"]), ha="center", va="bottom", fontsize=8)
+        ax.annotate(f"{cells[n]['built']:,}", (i + 0.2, cells[n]["built"]), ha="center", va="bottom",
+                    fontsize=8)
     ax.set_xticks(list(x), [CELL_LABELS.get(n, n) for n in names])
     ax.set_ylabel("parameters")
     ax.set_title(f"shape(h) = {results['hidden_size']}, shape(x) = {results['input_size']}")
