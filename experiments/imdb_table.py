@@ -34,11 +34,21 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
+def training_settings(workdir: str | Path) -> str:
+    """The run's training settings that differ from TrainConfig's (the lecture's) defaults."""
+    saved = runs.load_json(Path(workdir) / runs.CONFIG_FILE)
+    defaults = dataclasses.asdict(TrainConfig())
+    ignore = {"model", "seed", "data_dir", "download"}
+    changed = [f"{k}={saved[k]}" for k in sorted(saved) if k not in ignore and saved[k] != defaults.get(k)]
+    return ", ".join(changed) or "defaults"
+
+
 def summarize(rows: list[dict]) -> dict[str, dict]:
     """Per model: mean and std of test accuracy, best epoch, epoch seconds over its runs."""
     table = {}
     for model in dict.fromkeys(r["model"] for r in rows):
         mine = [r for r in rows if r["model"] == model]
+        settings = sorted({training_settings(r["workdir"]) for r in mine})
         acc_mean, acc_std = _mean_std([100 * r["test_accuracy"] for r in mine])
         sec = [r["epoch_seconds"] for r in mine if r.get("epoch_seconds")]
         table[model] = {"test_accuracy_mean": acc_mean, "test_accuracy_std": acc_std,
@@ -46,14 +56,15 @@ def summarize(rows: list[dict]) -> dict[str, dict]:
                         "seeds": [r["seed"] for r in mine], "best_epochs": [r["best_epoch"] for r in mine],
                         "num_params": mine[0]["num_params"], "num_params_rnn": mine[0]["num_params_rnn"],
                         "epoch_seconds_mean": statistics.fmean(sec) if sec else None,
-                        "skipped_updates": sum(r["skipped_updates"] for r in mine)}
+                        "skipped_updates": sum(r["skipped_updates"] for r in mine),
+                        "settings": "; ".join(settings)}
     return table
 
 
 def to_markdown(table: dict[str, dict], command: str) -> str:
     lines = ["| model | test accuracy (mean ± std) | runs (seeds) | best epochs | parameters (recurrence) "
-             "| train s / epoch | published |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             "| train s / epoch | settings (besides the lecture's) | published |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for model, t in table.items():
         seconds = f"{t['epoch_seconds_mean']:.1f}" if t["epoch_seconds_mean"] else "-"
         runs_text = ", ".join(f"{a:.2f}" for a in t["test_accuracies"])
@@ -61,7 +72,7 @@ def to_markdown(table: dict[str, dict], command: str) -> str:
                      f"| {runs_text} ({', '.join(map(str, t['seeds']))}) | "
                      f"{', '.join(map(str, t['best_epochs']))} "
                      f"| {t['num_params']:,} ({t['num_params_rnn']:,}) "
-                     f"| {seconds} | {PUBLISHED.get(model, '-')} |")
+                     f"| {seconds} | {t['settings']} | {PUBLISHED.get(model, '-')} |")
     return "\n".join(lines) + f"\n\nCommand: `{command}`\n"
 
 
