@@ -103,7 +103,7 @@ def _review_ids(train_config, vocab, data_dir, seq_len: int) -> tuple[np.ndarray
     from rnn_jax.tokenizer import encode, tokenize
 
     raw = load_imdb(data_dir or train_config.data_dir, max_train_examples=1, max_eval_examples=300,
-                    download=False)
+                    num_validation=train_config.num_validation, download=False)
     words = tokenize(raw["test"].texts)
     for index, review in enumerate(words):
         if len(review) >= seq_len:
@@ -205,7 +205,7 @@ def summary_lines(results: dict) -> list[str]:
         geometric_text = "n/a" if geometric is None else f"{geometric:.3f}"
         observed = m.get("observed_step_factor")
         observed_text = "n/a" if observed is None else f"{observed:.3f}"
-        values = " | ".join(f"{m['frobenius_at'][t]:.3g}" for t in steps)
+        values = " | ".join(f"{m['frobenius_at'][t]:.3g}" if t in m["frobenius_at"] else "n/a" for t in steps)
         lines.append(f"| {m['label']} | {values} | {ratio_text} | {observed_text} | {geometric_text} |")
     return lines
 
