@@ -472,8 +472,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str | os.PathLike, *, resum
             state = state.replace(sums=Sums.zeros())
         bar = tqdm(total=steps_per_epoch, initial=first, desc=f"epoch {epoch + 1}/{config.num_epochs}",
                    unit="step", disable=not progress, leave=False, dynamic_ncols=True)
-        train_seconds, epoch_start = 0.0, time.perf_counter()
-        t0 = time.perf_counter()
+        train_seconds, cpu_seconds, epoch_start = 0.0, 0.0, time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for i in range(first, steps_per_epoch):
             state = compiled_step(state, train_device, order[i], dropout_key)
             bar.update(1)
@@ -483,13 +483,15 @@ def train_and_evaluate(config: TrainConfig, workdir: str | os.PathLike, *, resum
             if (checkpoint_now and not last) or (stop_after_steps is not None and step >= stop_after_steps):
                 jax.block_until_ready(state)
                 train_seconds += time.perf_counter() - t0
+                cpu_seconds += time.process_time() - c0
                 _save(manager, state, best_params, meta)
                 if stop_after_steps is not None and step >= stop_after_steps:
                     bar.close()
                     return {"interrupted": True, "step": step}
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
         jax.block_until_ready(state)
         train_seconds += time.perf_counter() - t0
+        cpu_seconds += time.process_time() - c0
         bar.close()
 
         train_metrics = state.sums.means()
@@ -506,6 +508,9 @@ def train_and_evaluate(config: TrainConfig, workdir: str | os.PathLike, *, resum
         record = _epoch_record(epoch + 1, int(state.step), train_metrics, valid_metrics,
                                train_seconds if first == 0 else None, tokens, skipped_epoch,
                                meta["best_epoch"])
+        # CPU time of this process over the same steps: what the epoch costs on a machine that other
+        # jobs share (wall time there depends on the load; CPU time much less).
+        record["epoch_cpu_seconds"] = cpu_seconds if first == 0 else None
         record["epoch_wall_seconds"] = time.perf_counter() - epoch_start
         meta["history"].append(record)
         meta["epochs_done"] = epoch + 1
@@ -536,6 +541,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str | os.PathLike, *, resum
     timed = [r["epoch_seconds"] for r in history if r["epoch_seconds"] is not None]
     timed = timed[1:] if len(timed) > 1 else timed  # the first epoch also warms caches up
     epoch_seconds = float(np.mean(timed)) if timed else None
+    cpu = [r.get("epoch_cpu_seconds") for r in history if r.get("epoch_cpu_seconds") is not None]
+    cpu = cpu[1:] if len(cpu) > 1 else cpu
     tokens = steps_per_epoch * config.batch_size * config.seq_len
     results = {
         "model": config.model,
@@ -549,6 +556,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str | os.PathLike, *, resum
         "num_params_rnn": n_rnn,
         "epoch_seconds": epoch_seconds,
         "epoch_seconds_all": [r["epoch_seconds"] for r in history],
+        "epoch_cpu_seconds": float(np.mean(cpu)) if cpu else None,
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "tokens_per_second": tokens / epoch_seconds if epoch_seconds else None,
         "compile_seconds": meta["compile_seconds"],
         "skipped_updates": int(state.skipped_updates),
@@ -561,7 +570,9 @@ def train_and_evaluate(config: TrainConfig, workdir: str | os.PathLike, *, resum
         "device": jax.devices()[0].device_kind,
         "timing_note": "epoch_seconds: mean time of the training steps of one epoch (steps_per_epoch x "
                        "batch_size) over the epochs after the first (warm-up); compilation (compiled "
-                       "ahead of time), validation and checkpoints excluded; tokens = padded token "
+                       "ahead of time), validation and checkpoints excluded; epoch_cpu_seconds: the "
+                       "process's CPU time over the same steps (all its threads); load_average: the "
+                       "machine's 1-minute load when the run ended; tokens = padded token "
                        "positions (batch_size x seq_len per example)",
     }
     runs.save_results(workdir, results)
