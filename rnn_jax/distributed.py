@@ -28,7 +28,6 @@ exception).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
 import sys
@@ -58,27 +57,6 @@ class CoordinatorTimeoutError(TimeoutError):
 
 class ProcessCountMismatchError(ValueError):
     """The processes were started with different `num_processes`."""
-
-
-def _field(default: Any, help: str) -> Any:
-    return dataclasses.field(default=default, metadata={"help": help})
-
-
-@dataclasses.dataclass(frozen=True)
-class DistributedConfig:
-    """Where to run: how many devices, and how the processes of a multi-host run find each other."""
-
-    num_devices: int | None = _field(None, "devices in the data-parallel mesh, over all processes "
-                                           "(None: every visible device)")
-    coordinator_address: str | None = _field(None, "host:port of process 0 for a multi-process run "
-                                                   f"(None: ${ENV_COORDINATOR_ADDRESS}, else "
-                                                   "auto-detected on SLURM/Open MPI/TPU, else one process)")
-    num_processes: int | None = _field(None, f"processes in the run (None: ${ENV_NUM_PROCESSES} or "
-                                             "auto-detected)")
-    process_id: int | None = _field(None, f"this process's id in 0..num_processes-1 (None: "
-                                          f"${ENV_PROCESS_ID} or auto-detected)")
-    distributed_timeout: int = _field(60, "seconds to wait for the coordinator and the other "
-                                          "processes before failing")
 
 
 # ----------------------------------------------------------------------------- processes
@@ -362,6 +340,12 @@ def _is_key(x: Any) -> bool:
     return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
+def _host(x: Any) -> np.ndarray:
+    """A host array of the dtype JAX would give it (int64 -> int32 unless x64 is on)."""
+    x = np.asarray(x)
+    return x.astype(jax.dtypes.canonicalize_dtype(x.dtype), copy=False)
+
+
 def put_replicated(tree: Any, mesh: Mesh) -> Any:
     """Copies `tree` (host or device arrays, PRNG keys too) onto every device of `mesh`.
 
@@ -372,7 +356,7 @@ def put_replicated(tree: Any, mesh: Mesh) -> Any:
     def put(x):
         if _is_key(x):
             return jax.random.wrap_key_data(put(jax.random.key_data(x)), impl=jax.random.key_impl(x))
-        return jax.make_array_from_process_local_data(sharding, np.asarray(x))
+        return jax.make_array_from_process_local_data(sharding, _host(x))
 
     return jax.tree_util.tree_map(put, tree)
 
@@ -389,7 +373,7 @@ def put_batch(tree: Any, mesh: Mesh, batch_axis: int = 0) -> Any:
     sharding = batch_sharding(mesh, batch_axis)
 
     def put(x):
-        x = np.asarray(x)
+        x = _host(x)
         rows = local_rows(x.shape[batch_axis], mesh, batch_axis)
         local = x[(slice(None),) * batch_axis + (rows,)]
         return jax.make_array_from_process_local_data(sharding, local, x.shape)
