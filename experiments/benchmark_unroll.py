@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 import rnn_jax
-from rnn_jax import runs
+from rnn_jax import fused, runs
 from rnn_jax.cli import parse_config
 from rnn_jax.unroll import _resolve_strategy
 
@@ -175,6 +175,14 @@ def _rnn_jax_variants(cell, key, xs, hidden, factors) -> list[Variant]:
     for strategy, factor in plan:
         name = f"rnn_jax {strategy}" + (f" = {auto}" if strategy == "auto" else "") + f", unroll={factor}"
         variants.append(_jax_variant(name, "rnn_jax", cell, run(strategy, factor), params, xs))
+    if cell == "simple":  # the custom rules with the other choice of input-projection hoisting
+        hoist = not fused.HOIST_INPUT
+        h0 = jnp.zeros((xs.shape[0], hidden), xs.dtype)
+        for rule in fused.RULES:
+            apply = lambda p, x, rule=rule: fused.simple_rnn_unroll(  # noqa: E731
+                p, x, h0, rule=rule, unroll=factors[0], hoist_input=hoist)[1]
+            name = f"rnn_jax custom_{rule}, input projection {'hoisted' if hoist else 'per step'}"
+            variants.append(_jax_variant(name, "rnn_jax", cell, apply, params, xs))
     return variants
 
 

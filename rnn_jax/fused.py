@@ -1,27 +1,34 @@
-"""The Simple RNN unroll with a hand-written backward pass (`jax.custom_vjp`), laid out as cuDNN does.
+"""The Simple RNN unroll with a cuDNN-style backward pass: `jax.custom_vjp`, and a `jax.custom_jvp` twin.
 
-Forward (time-major inside; `S_t` is the state after step t, `S_{-1} = h0`):
+Forward (time-major inside; `S_t` is the state after step t, `S_{-1} = h0`, `m_t` the mask):
 
-    Z_x = X A_x^T + b                                  one [T*B, F] x [F, H] matmul for all steps
-    for t in 0..T-1:                                   (T-1..0 when reverse=True)
+    Z_x = X A_x^T + b                        [T*B, F] x [F, H]: one matmul before the scan when
+                                             hoist_input, else A_x x_t + b inside each step
+    for t in 0..T-1:                         (T-1..0 when reverse=True)
         S_t = where(m_t, act(S_{t-1} A_h^T + Z_x[t]), S_{t-1})
     hs = where(m, S, 0)
 
 Backward: `jax.grad` of the plain scan accumulates dA += dz_t^T [h_{t-1}; x_t] inside the loop,
-one small matmul per step. Here the backward scan carries only the state gradient dh:
+small matmuls every step. Here the backward scan carries only the state gradient dh:
 
-    for t in T-1..0:                                   (0..T-1 when reverse=True)
-        g_t  = dh + m_t * dhs_t                        cotangent of S_t
-        dz_t = m_t * g_t * act'(z_t)                   act'(z_t) read off S_t: 1 - S_t^2 for tanh
-        dh   = dz_t A_h + (1 - m_t) * g_t              padded steps pass dh through unchanged
+    for t in T-1..0:                         (0..T-1 when reverse=True)
+        g_t  = dh + m_t * dhs_t              cotangent of S_t
+        dz_t = m_t * g_t * act'(z_t)         act'(z_t) read off S_t: 1 - S_t^2 for tanh
+        dh   = dz_t A_h + (1 - m_t) * g_t    padded steps pass dh through unchanged
 
 and the weight gradients come after it, as single large matmuls over all T*B rows:
 
     dA_h = dZ^T S_prev,  dA_x = dZ^T X,  db = sum_t,b dZ,  dX = dZ A_x,  dh0 = dh.
 
 The only residual kept for the backward pass is S ([T, B, H], what `hs` holds anyway), so the
-memory is that of `remat=True` in the plain scan. Forward-mode differentiation (`jax.jvp`,
-`jax.jacfwd`) is not defined for a `custom_vjp` function; use `unroll(..., strategy="step")` there.
+memory is that of `remat=True` in the plain scan.
+
+Two ways to install it (`rule=`):
+  * "vjp": `jax.custom_vjp` with the backward pass above written out. Reverse mode only: JAX
+    cannot apply `jax.jvp` / `jax.jacfwd` to a custom_vjp function.
+  * "jvp": `jax.custom_jvp` whose tangent is one big matmul for the weight/input terms,
+    `u = dA_h S_prev + dA_x X + db + A_x dX`, then a linear scan `dS_t = act'(z_t) (A_h dS_{t-1} + u_t)`.
+    JAX's transpose of that is exactly the backward pass above, and forward mode works too.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from jax.custom_derivatives import SymbolicZero
 
 ACTIVATIONS = ("tanh", "identity", "relu")
 RULES = ("vjp", "jvp")
-HOIST = True
+HOIST_INPUT = False  # measured: see simple_rnn_unroll's `hoist_input`
 
 
 def _act(name: str, z: jax.Array) -> jax.Array:
@@ -54,11 +61,11 @@ def _act_grad_from_output(name: str, s: jax.Array) -> jax.Array | None:
     return None
 
 
-def _forward(A, b, xs, h0, mask, activation, reverse, keep_states, unroll):
+def _forward(A, b, xs, h0, mask, activation, reverse, keep_states, unroll, hoist):
     """Forward scan. xs [B, T, F], h0 [B, H], mask [T, B] or None -> (h_last, S [T, B, H] or None)."""
     hidden = A.shape[0]
     A_h, A_x = A[:, :hidden], A[:, hidden:]
-    if HOIST:
+    if hoist:
         z_x = jnp.swapaxes(xs @ A_x.T, 0, 1)  # [B, T, F] -> [T, B, H], one matmul for all steps
         if b is not None:
             z_x = z_x + b
@@ -67,7 +74,7 @@ def _forward(A, b, xs, h0, mask, activation, reverse, keep_states, unroll):
 
     def body(h, inputs):
         z_x_t, m_t = inputs
-        if not HOIST:
+        if not hoist:
             z_x_t = z_x_t @ A_x.T if b is None else z_x_t @ A_x.T + b
         h_new = _act(activation, h @ A_h.T + z_x_t)
         if m_t is not None:
@@ -84,19 +91,20 @@ def _states_out(S, mask):
     return jnp.swapaxes(S, 0, 1)  # [T, B, H] -> [B, T, H]
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6, 7, 8))
-def _unroll_core(A, b, xs, h0, mask, activation, reverse, return_all_states, unroll):
-    h_last, S = _forward(A, b, xs, h0, mask, activation, reverse, return_all_states, unroll)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6, 7, 8, 9))
+def _unroll_core(A, b, xs, h0, mask, activation, reverse, return_all_states, unroll, hoist):
+    h_last, S = _forward(A, b, xs, h0, mask, activation, reverse, return_all_states, unroll,
+                         hoist)
     return h_last, (_states_out(S, mask) if return_all_states else None)
 
 
-def _unroll_fwd(A, b, xs, h0, mask, activation, reverse, return_all_states, unroll):
-    h_last, S = _forward(A, b, xs, h0, mask, activation, reverse, True, unroll)
+def _unroll_fwd(A, b, xs, h0, mask, activation, reverse, return_all_states, unroll, hoist):
+    h_last, S = _forward(A, b, xs, h0, mask, activation, reverse, True, unroll, hoist)
     hs = _states_out(S, mask) if return_all_states else None
     return (h_last, hs), (A, b, xs, h0, mask, S)
 
 
-def _unroll_bwd(activation, reverse, return_all_states, unroll, residuals, cotangents):
+def _unroll_bwd(activation, reverse, return_all_states, unroll, hoist, residuals, cotangents):
     A, b, xs, h0, mask, S = residuals
     g_last, g_hs = cotangents
     hidden = A.shape[0]
@@ -144,14 +152,15 @@ def _is_zero(tangent) -> bool:
     return tangent is None or isinstance(tangent, SymbolicZero)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(5, 6, 7, 8))
-def _unroll_core_jvp(A, b, xs, h0, mask, activation, reverse, return_all_states, unroll):
-    h_last, S = _forward(A, b, xs, h0, mask, activation, reverse, return_all_states, unroll)
+@functools.partial(jax.custom_jvp, nondiff_argnums=(5, 6, 7, 8, 9))
+def _unroll_core_jvp(A, b, xs, h0, mask, activation, reverse, return_all_states, unroll, hoist):
+    h_last, S = _forward(A, b, xs, h0, mask, activation, reverse, return_all_states, unroll,
+                         hoist)
     return h_last, (_states_out(S, mask) if return_all_states else None)
 
 
 @functools.partial(_unroll_core_jvp.defjvp, symbolic_zeros=True)
-def _unroll_jvp_rule(activation, reverse, return_all_states, unroll, primals, tangents):
+def _unroll_jvp_rule(activation, reverse, return_all_states, unroll, hoist, primals, tangents):
     """Tangents: one big matmul for everything but the recurrence, then a linear scan over dh.
 
         u_t  = dA_h S_prev_t + dA_x x_t + db + A_x dx_t     all t at once
@@ -164,7 +173,7 @@ def _unroll_jvp_rule(activation, reverse, return_all_states, unroll, primals, ta
     dA, db, dxs, dh0, _ = tangents
     hidden = A.shape[0]
     A_h, A_x = A[:, :hidden], A[:, hidden:]
-    h_last, S = _forward(A, b, xs, h0, mask, activation, reverse, True, unroll)
+    h_last, S = _forward(A, b, xs, h0, mask, activation, reverse, True, unroll, hoist)
     hs = _states_out(S, mask) if return_all_states else None
 
     u = None
@@ -200,7 +209,8 @@ def _unroll_jvp_rule(activation, reverse, return_all_states, unroll, primals, ta
 
 def simple_rnn_unroll(params: dict, xs: jax.Array, h0: jax.Array, mask: jax.Array | None = None, *,
                       activation: str = "tanh", reverse: bool = False, return_all_states: bool = True,
-                      unroll: int = 1, rule: str = "vjp") -> tuple[jax.Array, jax.Array | None]:
+                      unroll: int = 1, rule: str = "vjp",
+                      hoist_input: bool | None = None) -> tuple[jax.Array, jax.Array | None]:
     """The Simple RNN over a batch, with the cuDNN-style backward pass of this module's docstring.
 
         h_t = act(A [h_{t-1}; x_t] + b),  padded steps (mask False) keep h and output zeros.
@@ -220,6 +230,9 @@ def simple_rnn_unroll(params: dict, xs: jax.Array, h0: jax.Array, mask: jax.Arra
       rule: "vjp" (`jax.custom_vjp`, the backward pass written out; reverse mode only) or "jvp"
         (`jax.custom_jvp`: the same backward pass, obtained by transposing a JVP whose weight
         terms are hoisted out of the scan; also supports `jax.jvp`, `jax.jacfwd`, hessians).
+      hoist_input: compute A_x x_t + b for all steps as one matmul before the forward scan (True)
+        or inside it, step by step (False); None = `HOIST_INPUT`, the faster on this project's
+        CPU (see docs/performance.md). Either way the backward pass uses single large matmuls.
 
     Returns:
       `(h_last, hs)`: [B, H] and [B, T, H] (or None).
@@ -234,4 +247,5 @@ def simple_rnn_unroll(params: dict, xs: jax.Array, h0: jax.Array, mask: jax.Arra
     if rule not in RULES:
         raise ValueError(f"unknown rule {rule!r}; expected one of {', '.join(map(repr, RULES))}")
     core = _unroll_core if rule == "vjp" else _unroll_core_jvp
-    return core(A, b, xs, h0, mask, activation, bool(reverse), bool(return_all_states), int(unroll))
+    hoist = HOIST_INPUT if hoist_input is None else bool(hoist_input)
+    return core(A, b, xs, h0, mask, activation, bool(reverse), bool(return_all_states), int(unroll), hoist)
