@@ -39,7 +39,8 @@ class LongMemoryConfig:
 
     workdir: str = _field("runs/long_memory", "output folder")
     cells: str = _field("simple_rnn,lstm,gru", "comma-separated cells to compare")
-    gaps: str = _field("1,2,5,10,15,20,25,30,40,50,60,80", "comma-separated gaps k (1 = the short-term case)")
+    gaps: str = _field("1,2,5,10,15,20,25,30,40,50,60,80,100,120",
+                       "comma-separated gaps k (1 = the short-term case)")
     num_seeds: int = _field(1, "independent runs per (cell, gap); accuracy is their mean")
     hidden_size: int = _field(32, "H, the state size (the lecture's 32)")
     num_answers: int = _field(8, "answer classes; chance = 1 / num_answers")

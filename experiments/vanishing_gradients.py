@@ -70,12 +70,17 @@ def _parse_radii(text: str) -> list[float]:
 
 def _curve(step_fn, params, xs) -> dict:
     """Norms of dh_t/dx_1 and of the step Jacobians for one sequence xs [T, F]."""
-    jacobians = analysis.input_jacobians(step_fn, params, xs)  # [T, H, F]
-    norms = analysis.jacobian_norms(jacobians)
-    step_norms = analysis.jacobian_norms(analysis.step_jacobians(step_fn, params, xs))["spectral"]
+
+    @jax.jit  # one compilation per model instead of one per eager operation
+    def norms_of(params, xs):
+        input_norms = analysis.jacobian_norms(analysis.input_jacobians(step_fn, params, xs))  # of [T, H, F]
+        step_norms = analysis.jacobian_norms(analysis.step_jacobians(step_fn, params, xs))["spectral"]
+        return input_norms["frobenius"], input_norms["spectral"], step_norms
+
+    frobenius, spectral, step_norms = norms_of(params, xs)
     return {"t": list(range(1, xs.shape[0] + 1)),
-            "frobenius": np.asarray(norms["frobenius"], np.float64).tolist(),
-            "spectral": np.asarray(norms["spectral"], np.float64).tolist(),
+            "frobenius": np.asarray(frobenius, np.float64).tolist(),
+            "spectral": np.asarray(spectral, np.float64).tolist(),
             "step_spectral": np.asarray(step_norms, np.float64).tolist()}
 
 
