@@ -13,6 +13,12 @@ from rnn_jax import runs
 CELL_LABELS = {"simple_rnn": "Simple RNN", "lstm": "LSTM", "gru": "GRU"}
 
 
+def _ordered(names):
+    """Cells in the lecture's order (Simple RNN, LSTM, GRU), others after (results.json sorts keys)."""
+    order = list(CELL_LABELS)
+    return sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n))
+
+
 def _pyplot():
     import matplotlib
 
@@ -110,7 +116,8 @@ def plot_long_memory(workdir: str | os.PathLike, path: str | os.PathLike) -> Pat
     results = runs.load_json(Path(workdir) / runs.RESULTS_FILE)
     records = runs.read_metrics(workdir)
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for i, (cell, by_gap) in enumerate(results["accuracy"].items()):
+    for i, cell in enumerate(_ordered(results["accuracy"])):
+        by_gap = results["accuracy"][cell]
         gaps = sorted(by_gap, key=int)
         largest = results["largest_gap_at_threshold"].get(cell)
         label = f"{CELL_LABELS.get(cell, cell)} (≥90 % up to k = {largest})"
@@ -121,7 +128,6 @@ def plot_long_memory(workdir: str | os.PathLike, path: str | os.PathLike) -> Pat
                        color=f"C{i}", alpha=0.4)
     ax.axhline(results["threshold"], color="k", lw=0.8, ls="--", label=f"{results['threshold']:.0%}")
     ax.axhline(results["chance"], color="gray", lw=0.8, ls=":", label="chance")
-    ax.set_xscale("symlog", linthresh=10)
     ax.set_xlabel("gap k: steps from the answer to the query")
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1.05)
@@ -136,7 +142,7 @@ def plot_parameter_count(workdir: str | os.PathLike, path: str | os.PathLike) ->
     plt = _pyplot()
     results = runs.load_json(Path(workdir) / runs.RESULTS_FILE)
     cells = results["cells"]
-    names = list(cells)
+    names = _ordered(cells)
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     x = range(len(names))
     ax.bar([i - 0.2 for i in x], [cells[n]["formula"] for n in names], width=0.4, label="formula")
