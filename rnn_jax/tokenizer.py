@@ -40,6 +40,13 @@ def split_words(text: str | bytes) -> list[str]:
     return _WORD.findall(text.lower().replace("<br />", " "))
 
 
+class _Ids(dict):
+    """word -> id, with OOV_ID for any other word (so `map(ids.__getitem__, words)` runs in C)."""
+
+    def __missing__(self, word: str) -> int:
+        return OOV_ID
+
+
 class Vocabulary:
     """The N most frequent words; `ids` maps a word to its id (2 .. N+1), unknown words map to 1."""
 
@@ -48,6 +55,7 @@ class Vocabulary:
         self.ids = {w: i + NUM_SPECIAL_IDS for i, w in enumerate(self.words)}
         if len(self.ids) != len(self.words):
             raise ValueError("vocabulary words must be distinct")
+        self._lookup = _Ids(self.ids)
 
     def __len__(self) -> int:
         return len(self.words)
@@ -61,8 +69,7 @@ class Vocabulary:
         return len(self.words) + NUM_SPECIAL_IDS
 
     def lookup(self, words: Iterable[str]) -> list[int]:
-        get = self.ids.get
-        return [get(w, OOV_ID) for w in words]
+        return list(map(self._lookup.__getitem__, words))
 
     def save(self, path: str | os.PathLike) -> Path:
         """Writes `{"pad_id", "oov_id", "words"}` as JSON (id of words[i] is i + 2)."""
@@ -122,13 +129,13 @@ def encode(tokenized: Sequence[Sequence[str]], vocab: Vocabulary, seq_len: int,
         raise ValueError(f"seq_len must be a positive int, got {seq_len!r}")
     if padding not in PADDINGS:
         raise ValueError(f"unknown padding {padding!r}; expected one of {', '.join(map(repr, PADDINGS))}")
-    get = vocab.ids.get
-    rows = [[get(w, OOV_ID) for w in words[-seq_len:]] for words in tokenized]
-    lengths = np.fromiter((len(r) for r in rows), np.int32, count=len(rows))
-    flat = np.fromiter(itertools.chain.from_iterable(rows), np.int32, count=int(lengths.sum()))
-    ids = np.zeros((len(rows), seq_len), np.int32)
+    kept = [words[-seq_len:] for words in tokenized]
+    lengths = np.fromiter(map(len, kept), np.int32, count=len(kept))
+    flat = np.fromiter(map(vocab._lookup.__getitem__, itertools.chain.from_iterable(kept)), np.int32,
+                       count=int(lengths.sum()))
+    ids = np.zeros((len(kept), seq_len), np.int32)
     # Scatter the flat ids: element k of row n goes to column k (post) or T - length_n + k (pre).
-    row_index = np.repeat(np.arange(len(rows)), lengths)
+    row_index = np.repeat(np.arange(len(kept)), lengths)
     starts = np.cumsum(lengths) - lengths
     column = np.arange(flat.size) - np.repeat(starts, lengths)
     if padding == "pre":
