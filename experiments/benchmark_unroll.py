@@ -57,9 +57,11 @@ class BenchmarkConfig:
     unroll_factors: str = dataclasses.field(default="1,2,4", metadata={
         "help": "lax.scan unroll factors: every strategy runs with the first; 'step' and the auto "
                 "strategy with all of them"})
+    unroll_factor_configs: str = dataclasses.field(default="lecture,medium,user,smoke", metadata={
+        "help": "shapes on which the unroll factors beyond the first run (the large one is slow)"})
     repeats: int = dataclasses.field(default=10, metadata={"help": "timed rounds per shape (median)"})
     warmup: int = dataclasses.field(default=2, metadata={"help": "untimed rounds after compilation"})
-    max_seconds_per_shape: float = dataclasses.field(default=120.0, metadata={
+    max_seconds_per_shape: float = dataclasses.field(default=240.0, metadata={
         "help": "stop a shape's rounds early (keeping at least 3) once this much time is spent"})
     python_loop_len: int = dataclasses.field(default=20, metadata={
         "help": "T for the Python-loop variants (eager, jitted step), which are slow; the lecture "
@@ -159,18 +161,16 @@ STEP_FNS = {"simple": rnn_jax.simple_rnn_step, "lstm": rnn_jax.lstm_step, "gru":
 INITS = {"simple": rnn_jax.init_simple_rnn, "lstm": rnn_jax.init_lstm, "gru": rnn_jax.init_gru}
 
 
-def _rnn_jax_variants(cell, key, xs, hidden, factors) -> list[Variant]:
+def _rnn_jax_variants(cell, key, xs, hidden, factors: list[int]) -> list[Variant]:
     params = INITS[cell](key, xs.shape[-1], hidden)
     step_fn = STEP_FNS[cell]
     auto = _resolve_strategy("auto", step_fn)
     run = lambda strategy, factor: lambda p, x: rnn_jax.state_output(  # noqa: E731
         rnn_jax.unroll(step_fn, p, x, strategy=strategy, unroll=factor)[1])
-    plan = [("auto", factors[0])]
+    plan = [("auto", factors[0])]  # "auto" stands for the strategy it resolves to (not run twice)
     if cell == "simple":
-        plan += [(s, factors[0]) for s in RNN_JAX_STRATEGIES]
-        plan += [(s, f) for s in dict.fromkeys(("step", auto)) for f in factors[1:]]
-    else:
-        plan += [("step", f) for f in factors[1:]]
+        plan += [(s, factors[0]) for s in RNN_JAX_STRATEGIES if s != auto]
+    plan += [(s, f) for s in dict.fromkeys(("auto", "step")) for f in factors[1:]]
     variants = []
     for strategy, factor in plan:
         name = f"rnn_jax {strategy}" + (f" = {auto}" if strategy == "auto" else "") + f", unroll={factor}"
@@ -526,8 +526,9 @@ def run(config: BenchmarkConfig, command: str) -> dict:
         xs = jax.random.normal(jax.random.fold_in(key, 1), (batch, seq_len, input_size))
         cells = ["simple"] + (["lstm", "gru"] if shape_name in gated else [])
         variants = []
+        shape_factors = factors if shape_name in set(_names(config.unroll_factor_configs)) else factors[:1]
         for cell in cells:
-            variants += _rnn_jax_variants(cell, key, xs, hidden, factors)
+            variants += _rnn_jax_variants(cell, key, xs, hidden, shape_factors)
             variants.append(_flax_variant(cell, key, xs, hidden))
             peer = _torch_variant(cell, xs, hidden, device)
             if peer is not None:
