@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -76,6 +77,15 @@ def to_markdown(table: dict[str, dict], command: str) -> str:
     return "\n".join(lines) + f"\n\nCommand: `{command}`\n"
 
 
+def _copy_run_files(workdir: Path, target: Path, with_plot: bool) -> None:
+    """The run's small files (config, metrics, results; the curves of the first seed) beside the table."""
+    target.mkdir(parents=True, exist_ok=True)
+    names = [runs.CONFIG_FILE, runs.METRICS_FILE, runs.RESULTS_FILE] + (["curves.png"] if with_plot else [])
+    for name in names:
+        if (workdir / name).exists():
+            shutil.copyfile(workdir / name, target / name)
+
+
 def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(TrainConfig, description=__doc__.splitlines()[0])
@@ -83,10 +93,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     parser.add_argument("--runs", default="runs/imdb_table", help="folder of the run folders")
     parser.add_argument("--out", default="results/imdb", help="where table.md and table.json go")
+    parser.add_argument("--summarize_only", action="store_true",
+                        help="train nothing: tabulate the finished runs only")
     args = vars(parser.parse_args(argv))
     models = [m for m in args.pop("models").split(",") if m]
     seeds = [int(s) for s in args.pop("seeds").split(",") if s]
     runs_dir, out = Path(args.pop("runs")), Path(args.pop("out"))
+    summarize_only = args.pop("summarize_only")
     unknown = sorted(set(models) - set(MODELS))
     if unknown:
         raise SystemExit(f"unknown models {unknown}; expected some of {list(MODELS)}")
@@ -99,11 +112,15 @@ def main(argv: list[str] | None = None) -> dict:
             if (workdir / runs.RESULTS_FILE).exists():
                 result = runs.load_json(workdir / runs.RESULTS_FILE)
                 print(f"{workdir}: done, test accuracy {100 * result['test_accuracy']:.2f}%")
+            elif summarize_only:
+                print(f"{workdir}: not finished, left out")
+                continue
             else:
                 resume = (workdir / CHECKPOINT_DIR).exists() and any((workdir / CHECKPOINT_DIR).iterdir())
                 print(f"=== {model} seed {seed} -> {workdir}" + (" (resuming)" if resume else ""), flush=True)
                 result = train_and_evaluate(config, workdir, resume=resume, progress=False)
             rows.append({**result, "workdir": str(workdir)})
+            _copy_run_files(workdir, out / "runs" / workdir.name, with_plot=seed == seeds[0])
             table = summarize(rows)
             out.mkdir(parents=True, exist_ok=True)
             command = "python experiments/imdb_table.py " + " ".join(argv)
