@@ -373,7 +373,7 @@ def _targets(rows: list[dict], compile_rows: list[dict]) -> list[dict]:
     """The issue's targets, from this run's figures (speed-ups > 1 mean rnn_jax is faster)."""
     def auto(shape, cell="simple"):
         return next((r for r in rows if r["shape"] == shape and r["cell"] == cell
-                     and r["variant"].startswith("rnn_jax auto")), None)
+                     and r["variant"].startswith("rnn_jax auto")), None)  # the first: default unroll
     targets = []
     medium, lecture, large = auto("medium"), auto("lecture"), auto("large")
     if medium and "speedup_vs_flax" in medium:
@@ -390,7 +390,7 @@ def _targets(rows: list[dict], compile_rows: list[dict]) -> list[dict]:
                         "met": value >= 0.85})
     slowest = []
     for row in rows:
-        if row["variant"].startswith("rnn_jax auto") and row["peer"] == "rnn_jax" and row["cell"] == "simple":
+        if row is auto(row["shape"]):
             for peer in ("flax", "torch"):
                 for label, ratio in zip(("fwd", "fwd+bwd"), row.get(f"speedup_vs_{peer}", []), strict=False):
                     slowest.append((ratio, f"{row['shape']} {label} vs {peer}"))
