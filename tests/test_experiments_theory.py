@@ -57,24 +57,10 @@ def test_parameter_count_matches_the_formula(tmp_path):
     assert simple["total"] == 10_002 * 32 + 2_080 + 33
 
 
-def test_vanishing_gradients_smoke(tmp_path):
-    results = vanishing_gradients.main(["--smoke", "--workdir", str(tmp_path), "--radii", "0.9",
-                                        "--imdb_run", str(tmp_path / "no_such_run")])
-    _files(tmp_path, "metrics.jsonl", "vanishing_gradients.png")
-    assert set(results["models"]) == {"simple_rnn_radius_0.9", "lstm", "gru"}
-    simple = results["models"]["simple_rnn_radius_0.9"]
-    assert simple["ratio_100_to_2"] < 1e-6  # the lecture's claim, dh_100/dx_1 ~ 0
-    assert any("no finished IMDB simple_rnn run" in note for note in results["notes"])
-    curve = runs.read_metrics(tmp_path)[0]
-    assert len(curve["frobenius"]) == vanishing_gradients.SMOKE["seq_len"]
-
-
-def test_long_memory_smoke(tmp_path):
-    results = long_memory.main(["--smoke", "--workdir", str(tmp_path)])
-    _files(tmp_path, "metrics.jsonl", "long_memory.png")
-    assert set(results["accuracy"]["simple_rnn"]) == {"1", "3"}
-    assert results["chance"] == 1 / 8 and results["task"]["seq_len"] == 5
-    assert len(runs.read_metrics(tmp_path)) == 2
+def test_vanishing_gradients_says_when_there_is_no_imdb_run(tmp_path):
+    config = vanishing_gradients.VanishingGradientsConfig(workdir=str(tmp_path))
+    curve, note = vanishing_gradients._imdb_curve(str(tmp_path / "no_such_run"), "simple_rnn", config, None)
+    assert curve is None and "no finished IMDB simple_rnn run at" in note and "skipped" in note
 
 
 @pytest.mark.parametrize("script, argv, error, match", [
@@ -109,6 +95,18 @@ def test_lecture_smoke_writes_one_report_with_every_stage(tmp_path):
                    "imdb_lstm/curves.png"):
         assert f"]({figure})" in report and (workdir / figure).is_file(), figure
     assert "Simple RNN trained on IMDB" in report  # the trained model's Jacobians were computed
+    # The vanishing-gradient and long-memory scripts ran their smoke settings (the same `run` as `main`).
+    vanishing = results["stages"]["vanishing_gradients"]
+    assert {"simple_rnn_radius_0.9", "lstm", "gru", "imdb_simple_rnn"} <= set(vanishing["models"])
+    assert vanishing["models"]["simple_rnn_radius_0.9"]["ratio_100_to_2"] < 1e-6  # dh_100/dx_1 ~ 0
+    curves = runs.read_metrics(workdir / "vanishing_gradients")
+    assert len(curves[0]["frobenius"]) == vanishing_gradients.SMOKE["seq_len"]
+    memory = results["stages"]["long_memory"]
+    assert set(memory["accuracy"]["simple_rnn"]) == {"1", "3"} and memory["chance"] == 1 / 8
+    assert len(runs.read_metrics(workdir / "long_memory")) == 2
+    for stage, figure in (("vanishing_gradients", "vanishing_gradients.png"), ("long_memory", "long_memory.png"),
+                          ("why_tanh", "why_tanh.png"), ("parameter_count", "parameter_count.png")):
+        _files(workdir / stage, figure)
     assert results["summary"]["simple_rnn_params_32_32"] == 12  # smoke sizes h = 2, x = 3
     assert 0.0 <= results["summary"]["imdb_lstm_test_accuracy"] <= 1.0
     # A second run reuses the finished IMDB run folder instead of training again.
