@@ -93,7 +93,7 @@ def _stage_config(cls, setting: str, workdir: Path, quick: dict, **fixed):
 QUICK = {
     "why_tanh": {},
     "vanishing_gradients": {"seq_len": 150, "radii": "0.5,1.0,1.5"},
-    "long_memory": {"gaps": "1,10,20,30,40,60", "cells": "simple_rnn,lstm,gru", "max_steps": 1000,
+    "long_memory": {"gaps": "1,20,30,40,60", "cells": "simple_rnn,lstm,gru", "max_steps": 1000,
                     "num_test": 512},
 }
 
