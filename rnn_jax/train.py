@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rnn_jax import runs
+from rnn_jax import distributed, runs
 from rnn_jax.cells import num_params
 from rnn_jax.models import MODELS, build_model, init_params
 from rnn_jax.tokenizer import PADDINGS, Vocabulary, build_vocabulary, encode, tokenize
@@ -51,7 +51,9 @@ CURVES_FILE = "curves.png"
 CHECKPOINT_DIR = "checkpoints"
 BEST_PARAMS_DIR = "best_params"
 # Fields that may differ between a run and its resumption (where the data is, not what it is).
-_RESUMABLE_CHANGES = ("data_dir", "download")
+# Nor where it is computed: a run may resume on another number of devices or processes.
+_RESUMABLE_CHANGES = ("data_dir", "download", "num_devices", "coordinator_address", "num_processes",
+                      "process_id", "distributed_timeout")
 
 
 def _field(default: Any, help: str, choices: tuple | None = None) -> Any:
@@ -96,6 +98,18 @@ class TrainConfig:
     max_train_examples: int | None = _field(None, "use only this many training reviews (smoke runs)")
     max_eval_examples: int | None = _field(None, "use only this many validation and test reviews "
                                                  "(smoke runs)")
+    # Data parallelism over devices and processes (rnn_jax.distributed); batch sizes stay global.
+    num_devices: int | None = _field(None, "devices in the data-parallel mesh, over all processes "
+                                           "(None: every visible device); must divide batch_size")
+    coordinator_address: str | None = _field(None, "host:port of process 0 in a multi-process run (None: "
+                                                   "$JAX_COORDINATOR_ADDRESS, else auto-detected on "
+                                                   "SLURM/Open MPI/TPU, else a single process)")
+    num_processes: int | None = _field(None, "processes in a multi-process run (None: $JAX_NUM_PROCESSES "
+                                             "or auto-detected)")
+    process_id: int | None = _field(None, "this process's id in 0..num_processes-1 (None: "
+                                          "$JAX_PROCESS_ID or auto-detected)")
+    distributed_timeout: int = _field(120, "seconds to wait for the coordinator and the other processes "
+                                           "before failing with a message")
 
 
 def validate_config(config: TrainConfig) -> None:
@@ -125,6 +139,12 @@ def validate_config(config: TrainConfig) -> None:
         value = getattr(config, name)
         if value is not None and value <= 0:
             raise ValueError(f"{name} must be a positive int or None, got {value}")
+    num_devices = config.num_devices
+    if num_devices is not None and (isinstance(num_devices, bool) or not isinstance(num_devices, int)
+                                    or num_devices <= 0):
+        raise ValueError(f"num_devices must be a positive int or None, got {config.num_devices!r}")
+    if not config.distributed_timeout > 0:
+        raise ValueError(f"distributed_timeout must be > 0 seconds, got {config.distributed_timeout}")
     build_model(config)  # model-specific checks (stacked needs 2+ layers, padding, dropout)
 
 
@@ -289,10 +309,14 @@ def epoch_order(seed: int, epoch: int, num_examples: int, batch_size: int) -> np
     return order[:num_batches * batch_size].reshape(num_batches, batch_size).astype(np.int32)
 
 
-def _eval_batches(split: Encoded, batch_size: int) -> Batch:
-    """The split padded to whole batches: [num_batches, batch_size, ...], padding rows weigh 0."""
+def _eval_batches(split: Encoded, batch_size: int, multiple_of: int = 1) -> Batch:
+    """The split padded to whole batches: [num_batches, batch_size, ...], padding rows weigh 0.
+
+    The batch size is rounded up to a multiple of `multiple_of` (the device count), so that it splits.
+    """
     n = len(split.labels)
     batch_size = max(1, min(batch_size, n))
+    batch_size = -(-batch_size // multiple_of) * multiple_of
     num_batches = max(1, math.ceil(n / batch_size))
     pad = num_batches * batch_size - n
 
@@ -320,15 +344,29 @@ def make_evaluate(model: nn.Module):
 def _checkpoint_manager(workdir: Path):
     import orbax.checkpoint as ocp
 
+    options = {}
+    if jax.process_count() > 1:  # no cross-process barriers: process 0 writes, the others only read
+        if distributed.is_main_process():
+            (workdir / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
+        options = {"create": False, "multiprocessing_options": _this_process_only()}
     return ocp.CheckpointManager(
         (workdir / CHECKPOINT_DIR).absolute(),
-        options=ocp.CheckpointManagerOptions(max_to_keep=2, enable_async_checkpointing=False))
+        options=ocp.CheckpointManagerOptions(max_to_keep=2, enable_async_checkpointing=False, **options))
+
+
+def _this_process_only():
+    import orbax.checkpoint as ocp
+
+    index = jax.process_index()
+    return ocp.options.MultiprocessingOptions(primary_host=index, active_processes={index})
 
 
 def _save(manager, state: TrainState, best_params: Any, meta: dict) -> float:
     import orbax.checkpoint as ocp
 
     start = time.perf_counter()
+    if jax.process_count() > 1:  # host copies of the replicated state, written by process 0 alone
+        state = jax.device_get(state)
     manager.save(int(state.step), args=ocp.args.Composite(
         state=ocp.args.StandardSave({"train_state": state, "best_params": best_params}),
         meta=ocp.args.JsonSave(meta)), force=True)
@@ -397,6 +435,12 @@ def train_and_evaluate(config: TrainConfig, workdir: str | os.PathLike, *, resum
     from tqdm.auto import tqdm
 
     validate_config(config)
+    distributed.initialize(distributed.resolve_cluster(config.coordinator_address, config.num_processes,
+                                                       config.process_id),
+                           timeout=config.distributed_timeout)
+    mesh = distributed.make_mesh(config.num_devices)
+    distributed.check_batch_size(config.batch_size, mesh)
+    main = distributed.is_main_process()  # only process 0 writes files
     workdir = Path(workdir)
     manager_exists = (workdir / CHECKPOINT_DIR).exists() and any((workdir / CHECKPOINT_DIR).iterdir())
     if resume:
@@ -407,7 +451,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str | os.PathLike, *, resum
     elif manager_exists or (workdir / runs.RESULTS_FILE).exists():
         raise FileExistsError(f"{workdir} already holds a run; pass --resume to continue it, or choose "
                               "another --workdir")
-    runs.make_workdir(workdir)
+    if main:
+        runs.make_workdir(workdir)
 
     # Data: the vocabulary of a resumed run is the saved one.
     vocab = Vocabulary.load(workdir / VOCAB_FILE) if resume and (workdir / VOCAB_FILE).exists() else None
@@ -416,7 +461,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str | os.PathLike, *, resum
     if num_train < config.batch_size:
         raise ValueError(f"only {num_train} training reviews for batch_size {config.batch_size}; "
                          "raise max_train_examples or lower batch_size")
-    if not resume:
+    if not resume and main:
         runs.save_config(workdir, config)
         vocab.save(workdir / VOCAB_FILE)
     print(f"data: {num_train} train / {len(splits['validation'].labels)} validation / "
@@ -434,23 +479,28 @@ def train_and_evaluate(config: TrainConfig, workdir: str | os.PathLike, *, resum
     best_params = jax.device_get(state.params)
     meta = {"epochs_done": 0, "history": [], "best_epoch": 0, "best_validation_accuracy": -1.0,
             "epochs_without_improvement": 0, "finished": False, "compile_seconds": []}
-    manager = _checkpoint_manager(workdir)
+    manager = _checkpoint_manager(workdir) if main or resume else None
     if resume:
         state, best_params, meta = _restore(manager, workdir, jax.tree_util.tree_map(_abstract, state),
                                             jax.tree_util.tree_map(_abstract, best_params))
         # metrics.jsonl is rebuilt from the checkpoint, so it never holds an epoch twice or misses one.
-        (workdir / runs.METRICS_FILE).unlink(missing_ok=True)
-        for record in meta["history"]:
-            runs.append_metrics(workdir, record)
+        if main:
+            (workdir / runs.METRICS_FILE).unlink(missing_ok=True)
+            for record in meta["history"]:
+                runs.append_metrics(workdir, record)
         print(f"resumed from step {int(state.step)} (epoch {meta['epochs_done'] + 1})")
-    elif (workdir / runs.METRICS_FILE).exists():
+    elif main and (workdir / runs.METRICS_FILE).exists():
         (workdir / runs.METRICS_FILE).unlink()
 
     # Device data and compiled functions.
     train = splits["train"]
-    train_device = Batch(jnp.asarray(train.ids), jnp.asarray(train.lengths), jnp.asarray(train.labels),
-                         jnp.ones((num_train,), jnp.float32))
-    valid_batches = jax.device_put(_eval_batches(splits["validation"], config.eval_batch_size))
+    # Data parallelism (rnn_jax.distributed): every device holds the state, the key and the training set;
+    # each step's indices, hence its batch, and each evaluation batch are split over the mesh's devices.
+    state, dropout_key = distributed.put_replicated((state, dropout_key), mesh)
+    train_device = distributed.put_replicated(Batch(train.ids, train.lengths, train.labels,
+                                                    np.ones((num_train,), np.float32)), mesh)
+    valid_batches = distributed.put_batch(_eval_batches(splits["validation"], config.eval_batch_size,
+                                                        mesh.devices.size), mesh, batch_axis=1)
     steps_per_epoch = num_train // config.batch_size
     step_fn = functools.partial(train_step, model=model, tx=tx)
 
@@ -459,8 +509,11 @@ def train_and_evaluate(config: TrainConfig, workdir: str | os.PathLike, *, resum
         return step_fn(state, batch, key)
 
     compile_start = time.perf_counter()
-    compiled_step = jax.jit(train_indices_step, donate_argnums=0).lower(
-        state, train_device, jnp.zeros((config.batch_size,), jnp.int32), dropout_key).compile()
+    replicated, split = distributed.replicated_sharding(mesh), distributed.batch_sharding(mesh)
+    compiled_step = jax.jit(train_indices_step, donate_argnums=0, out_shardings=replicated,
+                            in_shardings=(replicated, replicated, split, replicated)).lower(
+        state, train_device, jax.ShapeDtypeStruct((config.batch_size,), jnp.int32, sharding=split),
+        dropout_key).compile()
     meta["compile_seconds"] = meta.get("compile_seconds", []) + [time.perf_counter() - compile_start]
     evaluate = make_evaluate(model)
 
@@ -468,16 +521,17 @@ def train_and_evaluate(config: TrainConfig, workdir: str | os.PathLike, *, resum
     for epoch in range(start_epoch, config.num_epochs):
         if meta["finished"]:
             break
-        order = jax.device_put(epoch_order(config.seed, epoch, num_train, config.batch_size))
+        order = epoch_order(config.seed, epoch, num_train, config.batch_size)
         first = int(state.step) - epoch * steps_per_epoch
         if first == 0:
             state = state.replace(sums=Sums.zeros())
         bar = tqdm(total=steps_per_epoch, initial=first, desc=f"epoch {epoch + 1}/{config.num_epochs}",
-                   unit="step", disable=not progress, leave=False, dynamic_ncols=True)
+                   unit="step", disable=not progress or not main, leave=False, dynamic_ncols=True)
         train_seconds, cpu_seconds, epoch_start = 0.0, 0.0, time.perf_counter()
         t0, c0 = time.perf_counter(), time.process_time()
         for i in range(first, steps_per_epoch):
-            state = compiled_step(state, train_device, order[i], dropout_key)
+            # Each process transfers only its own part of the batch's indices.
+            state = compiled_step(state, train_device, distributed.put_batch(order[i], mesh), dropout_key)
             bar.update(1)
             step = epoch * steps_per_epoch + i + 1
             last = i == steps_per_epoch - 1
@@ -486,7 +540,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str | os.PathLike, *, resum
                 jax.block_until_ready(state)
                 train_seconds += time.perf_counter() - t0
                 cpu_seconds += time.process_time() - c0
-                _save(manager, state, best_params, meta)
+                if main:
+                    _save(manager, state, best_params, meta)
                 if stop_after_steps is not None and step >= stop_after_steps:
                     bar.close()
                     return {"interrupted": True, "step": step}
@@ -519,8 +574,9 @@ def train_and_evaluate(config: TrainConfig, workdir: str | os.PathLike, *, resum
         if config.patience is not None and meta["epochs_without_improvement"] >= config.patience:
             meta["finished"] = True
             meta["stopped_early"] = True
-        _save(manager, state, best_params, meta)
-        runs.append_metrics(workdir, record)
+        if main:
+            _save(manager, state, best_params, meta)
+            runs.append_metrics(workdir, record)
         speed = (f"{train_seconds:.2f} s, {tokens / train_seconds:,.0f} tokens/s" if first == 0
                  else "resumed mid-epoch, not timed")
         print(f"epoch {epoch + 1}/{config.num_epochs}: train loss {train_metrics['loss']:.4f} "
@@ -535,10 +591,11 @@ def train_and_evaluate(config: TrainConfig, workdir: str | os.PathLike, *, resum
             break
 
     # Test with the best epoch's parameters.
-    best_params = jax.device_put(best_params)
-    test_metrics = evaluate(best_params, jax.device_put(_eval_batches(splits["test"],
-                                                                      config.eval_batch_size))).means()
-    _save_best_params(workdir, best_params)
+    best_params = distributed.put_replicated(best_params, mesh)
+    test_metrics = evaluate(best_params, distributed.put_batch(
+        _eval_batches(splits["test"], config.eval_batch_size, mesh.devices.size), mesh, batch_axis=1)).means()
+    if main:
+        _save_best_params(workdir, best_params)
     history = meta["history"]
     timed = [r["epoch_seconds"] for r in history if r["epoch_seconds"] is not None]
     timed = timed[1:] if len(timed) > 1 else timed  # the first epoch also warms caches up
@@ -571,6 +628,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str | os.PathLike, *, resum
         "num_test": len(splits["test"].labels),
         "seed": config.seed,
         "device": jax.devices()[0].device_kind,
+        "num_devices": int(mesh.devices.size),
+        "num_processes": jax.process_count(),
         "timing_note": "epoch_seconds: mean time of the training steps of one epoch (steps_per_epoch x "
                        "batch_size) over the epochs after the first (warm-up); compilation (compiled "
                        "ahead of time), validation and checkpoints excluded; epoch_cpu_seconds: the "
@@ -578,11 +637,13 @@ def train_and_evaluate(config: TrainConfig, workdir: str | os.PathLike, *, resum
                        "machine's 1-minute load when the run ended; tokens = padded token "
                        "positions (batch_size x seq_len per example)",
     }
-    runs.save_results(workdir, results)
+    if main:
+        runs.save_results(workdir, results)
     try:
         from rnn_jax.plotting import plot_training_curves
 
-        plot_training_curves(workdir, workdir / CURVES_FILE)
+        if main:
+            plot_training_curves(workdir, workdir / CURVES_FILE)
     except ImportError as err:  # matplotlib is optional (the 'plot' / 'train' extra)
         logger.warning("no training-curve plot: %s", err)
     print(f"test ({config.model}, best epoch {meta['best_epoch']}): accuracy "
@@ -598,7 +659,10 @@ def _save_best_params(workdir: Path, params: Any) -> None:
     import orbax.checkpoint as ocp
 
     path = (workdir / BEST_PARAMS_DIR).absolute()
-    with ocp.StandardCheckpointer() as checkpointer:
+    options = {}
+    if jax.process_count() > 1:  # host copies, written by process 0 alone
+        params, options = jax.device_get(params), {"multiprocessing_options": _this_process_only()}
+    with ocp.StandardCheckpointer(**options) as checkpointer:
         checkpointer.save(path, params, force=True)
 
 
