@@ -1,4 +1,4 @@
-"""Tests for rnn_jax.distributed: mesh, shardings, multi-process start-up, same results on 1, 8 and 2x2 devices.
+"""Tests for rnn_jax.distributed: mesh, shardings, multi-process start-up, same training on 1, 8 and 2x2 devices.
 
 The main pytest process has one CPU device. Runs on several devices happen in subprocesses started
 with `XLA_FLAGS=--xla_force_host_platform_device_count=N` (it must be set before JAX starts); this
@@ -133,11 +133,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def one_device_run() -> dict:
-    return toy_run(num_devices=1)
-
-
 # ----------------------------------------------------------------------------- mesh and shardings (1 device)
 
 def test_mesh_over_all_devices():
@@ -259,33 +254,7 @@ def test_coordinator_port_in_use_is_an_error():
     assert not jax.distributed.is_initialized()
 
 
-# ----------------------------------------------------------------------------- same results on many devices
-
-def test_eight_devices_give_the_one_device_results(one_device_run):
-    rc, out, err = _finish(_worker("toy", "--num_devices", "8", "--also_one", device_count=8))
-    assert rc == 0, err[-3000:]
-    runs = _result(out)
-    eight, one_in_subprocess = runs["eight"], runs["one"]
-    assert eight["num_devices"] == 8 and eight["batch_devices"] == 8
-    assert one_in_subprocess["num_devices"] == 1
-    _assert_same_run(eight, one_device_run)
-    _assert_same_run(one_in_subprocess, one_device_run)
-    assert one_device_run["losses"][-1] < one_device_run["losses"][0]  # it does learn
-
-
-def test_two_processes_give_the_one_device_results(one_device_run):
-    address = f"127.0.0.1:{_free_port()}"
-    procs = [_worker("toy", "--coordinator_address", address, "--num_processes", "2", "--process_id", str(i),
-                     device_count=2) for i in range(2)]
-    finished = [_finish(p) for p in procs]
-    for i, (rc, _, err) in enumerate(finished):
-        assert rc == 0, f"process {i}:\n{err[-3000:]}"
-    for i, (_, out, _) in enumerate(finished):
-        run = _result(out)
-        assert run["num_processes"] == 2 and run["num_devices"] == 4 and run["batch_devices"] == 4
-        assert run["local_rows"] == [8 * i, 8 * i + 8]  # each process feeds its own half of every batch
-        _assert_same_run(run, one_device_run)
-
+# ----------------------------------------------------------------------------- process-count errors
 
 def test_mismatched_process_counts_fail_in_every_process():
     address = f"127.0.0.1:{_free_port()}"
@@ -306,26 +275,129 @@ def test_cluster_that_never_assembles_ends_with_a_message():
     assert "process 0 gave up after 3 s" in err and "did not assemble (2 processes expected)" in err
 
 
+# ----------------------------------------------------------------------------- the IMDB training loop
+
+def tiny_train_config(data_dir, **changes):
+    """The IMDB classifier on the tiny fixture dataset: 48 training reviews, batches of 8, 2 epochs."""
+    from rnn_jax.train import TrainConfig
+
+    return TrainConfig(**{**dict(model="simple_rnn", vocab_size=30, seq_len=16, embedding_size=8, hidden_size=8,
+                                 batch_size=8, num_epochs=2, eval_batch_size=12, checkpoint_every_steps=0,
+                                 embedding_dropout=0.1, data_dir=str(data_dir), download=False,
+                                 num_validation=20, max_train_examples=48, max_eval_examples=20), **changes})
+
+
+def tiny_train_run(data_dir, workdir, **changes) -> dict:
+    from rnn_jax import runs
+    from rnn_jax.train import train_and_evaluate
+
+    results = train_and_evaluate(tiny_train_config(data_dir, **changes), workdir, progress=False)
+    metrics = runs.read_metrics(workdir) if Path(workdir).exists() else []
+    return {"results": results, "metrics": metrics}
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    from tests.imdb_fixture import write_tiny_imdb
+
+    return write_tiny_imdb(tmp_path_factory.mktemp("tfds"), num_train=120, num_test=40)
+
+
+@pytest.fixture(scope="module")
+def one_device_training(tiny_data, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("one") / "run"
+    return tiny_train_run(tiny_data, workdir, num_devices=1)
+
+
+def _assert_same_training(run, reference):
+    keys = ("train_loss", "train_accuracy", "validation_loss", "validation_accuracy", "step", "best_epoch")
+    assert len(run["metrics"]) == len(reference["metrics"]) == 2
+    for got, want in zip(run["metrics"], reference["metrics"], strict=True):
+        for key in keys:
+            np.testing.assert_allclose(got[key], want[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    for key in ("test_loss", "test_accuracy", "best_validation_accuracy", "best_epoch", "skipped_updates"):
+        np.testing.assert_allclose(run["results"][key], reference["results"][key], rtol=1e-5, atol=1e-6,
+                                   err_msg=key)
+
+
+def test_training_on_eight_devices_matches_one_device(tiny_data, one_device_training, tmp_path):
+    assert one_device_training["results"]["num_devices"] == 1
+    rc, out, err = _finish(_worker("train", "--data_dir", str(tiny_data), "--workdir", str(tmp_path / "eight"),
+                                   "--num_devices", "8", device_count=8))
+    assert rc == 0, err[-3000:]
+    run = _result(out)
+    assert run["results"]["num_devices"] == 8 and run["results"]["num_processes"] == 1
+    _assert_same_training(run, one_device_training)
+    # 12 is not a multiple of 8: the same worker tried it and got the error.
+    assert "the global batch_size 12 is not divisible by the 8 devices" in run["batch_12_error"]
+    # The toy step of this file, on 8 devices and on 1 device of the same process.
+    eight, one = run["toy_eight"], run["toy_one"]
+    assert eight["num_devices"] == 8 and eight["batch_devices"] == 8 and one["num_devices"] == 1
+    _assert_same_run(eight, one)
+    assert one["losses"][-1] < one["losses"][0]  # it does learn
+
+
+def test_training_in_two_processes_matches_one_device(tiny_data, one_device_training, tmp_path):
+    address = f"127.0.0.1:{_free_port()}"
+    # Each process gets its own run folder, so that we can see that only process 0 writes.
+    procs = [_worker("train", "--data_dir", str(tiny_data), "--workdir", str(tmp_path / f"process{i}"),
+                     "--coordinator_address", address, "--num_processes", "2", "--process_id", str(i),
+                     device_count=2) for i in range(2)]
+    finished = [_finish(p) for p in procs]
+    for i, (rc, _, err) in enumerate(finished):
+        assert rc == 0, f"process {i}:\n{err[-3000:]}"
+    run0, run1 = (_result(out) for _, out, _ in finished)
+    assert run0["results"]["num_processes"] == 2 and run0["results"]["num_devices"] == 4
+    _assert_same_training(run0, one_device_training)
+    for name in ("config.json", "metrics.jsonl", "results.json", "vocab.json", "checkpoints", "best_params"):
+        assert (tmp_path / "process0" / name).exists(), name
+    assert not (tmp_path / "process1").exists()  # process 1 wrote nothing
+    assert run1["results"]["test_loss"] == run0["results"]["test_loss"]  # and computed the same
+
+
+def test_training_config_errors(tiny_data, tmp_path):
+    from rnn_jax.train import train_and_evaluate
+
+    with pytest.raises(ValueError, match="num_devices must be a positive int or None"):
+        train_and_evaluate(tiny_train_config(tiny_data, num_devices=0), tmp_path / "a", progress=False)
+    with pytest.raises(ValueError, match="xla_force_host_platform_device_count=2"):
+        train_and_evaluate(tiny_train_config(tiny_data, num_devices=2), tmp_path / "b", progress=False)
+    with pytest.raises(ValueError, match="distributed_timeout must be > 0"):
+        train_and_evaluate(tiny_train_config(tiny_data, distributed_timeout=0), tmp_path / "c", progress=False)
+    with pytest.raises(ValueError, match="process_id 2 is out of range for num_processes 2"):
+        train_and_evaluate(tiny_train_config(tiny_data, coordinator_address="127.0.0.1:1", num_processes=2,
+                                             process_id=2), tmp_path / "d", progress=False)
+
+
 # ----------------------------------------------------------------------------- worker
 
 def _main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description="worker of tests/test_distributed.py")
-    parser.add_argument("job", choices=("toy",))
+    parser.add_argument("job", choices=("toy", "train"))
+    parser.add_argument("--data_dir", default=None)
+    parser.add_argument("--workdir", default=None)
     parser.add_argument("--num_devices", type=int, default=None)
-    parser.add_argument("--also_one", action="store_true", help="also run on one device of the same process")
     parser.add_argument("--coordinator_address", default=None)
     parser.add_argument("--num_processes", type=int, default=None)
     parser.add_argument("--process_id", type=int, default=None)
     parser.add_argument("--timeout", type=float, default=30)
     args = parser.parse_args(argv)
+    if args.job == "train":  # train_and_evaluate joins the processes itself, from its config
+        result = tiny_train_run(args.data_dir, args.workdir, num_devices=args.num_devices,
+                                coordinator_address=args.coordinator_address, num_processes=args.num_processes,
+                                process_id=args.process_id, distributed_timeout=int(args.timeout))
+        if args.num_devices == 8:
+            try:
+                tiny_train_run(args.data_dir, Path(args.workdir) / "batch_12", num_devices=8, batch_size=12)
+            except ValueError as err:
+                result["batch_12_error"] = str(err)
+            result.update(toy_eight=toy_run(8), toy_one=toy_run(1))
+        print("RESULT " + json.dumps(result), flush=True)
+        return
     spec = distributed.resolve_cluster(args.coordinator_address, args.num_processes, args.process_id,
                                        auto_detect=False)
     distributed.initialize(spec, timeout=args.timeout)
-    if args.also_one:
-        result = {"eight": toy_run(args.num_devices), "one": toy_run(1)}
-    else:
-        result = toy_run(args.num_devices)
-    print("RESULT " + json.dumps(result), flush=True)
+    print("RESULT " + json.dumps(toy_run(args.num_devices)), flush=True)
 
 
 if __name__ == "__main__":
