@@ -45,7 +45,19 @@ def _simple_rnn_activation(step_fn: StepFn) -> str | None:
 def _resolve_strategy(strategy: str, step_fn: StepFn) -> str:
     """Which implementation runs. "hoisted", "custom_vjp" and "custom_jvp" exist for the Simple RNN only.
 
-    "auto" runs AUTO_SIMPLE_RNN for the Simple RNN (measurements: to be filled in) and "step" otherwise.
+    "auto" runs `AUTO_SIMPLE_RNN` = "custom_jvp" for the Simple RNN (the cuDNN-style backward pass
+    of `rnn_jax.fused`, input projection per step, unroll=1) and "step" for the other cells. Measured
+    with `python experiments/benchmark_unroll.py --gated_configs "" --unroll_factor_configs ""
+    --max_seconds_per_shape 300 --compile_lengths 100,10000 --python_unrolled_max_len 100
+    --out results/benchmark/simple_rnn` (2-core AMD EPYC, load average 6.5-10 from other jobs;
+    medians, fwd+bwd in ms, step / hoisted / custom_vjp / custom_jvp / flax):
+    lecture 9.87 / 15.3 / 8.10 / 10.6 / 10.8, medium 210 / 226 / 168 / 201 / 225,
+    large 3315 / 3178 / 2879 / 3196 / 2757. The two custom rules run the same matmuls and won
+    fwd+bwd on the lecture and medium shapes in this run and in the full default run
+    (results/benchmark); their gap to each other is within this loaded machine's noise, so auto
+    takes "custom_jvp", which keeps `jax.jvp`/`jax.jacfwd` working (rnn_jax.analysis uses them)
+    where "custom_vjp" cannot. unroll=2/4 and hoisting the input projection did not win reliably
+    (results/benchmark/results.md). Forward alone, no strategy beat flax reliably on this machine.
     """
     check_choice("strategy", strategy, STRATEGIES)
     activation = _simple_rnn_activation(step_fn)
