@@ -510,6 +510,9 @@ def train_and_evaluate(config: TrainConfig, workdir: str | os.PathLike, *, resum
 
     compile_start = time.perf_counter()
     replicated, split = distributed.replicated_sharding(mesh), distributed.batch_sharding(mesh)
+    # XLA:CPU runs the collectives of simulated devices in one process; with many steps in flight they
+    # can deadlock (a device's thread never reaches the all-reduce), so there each step is waited for.
+    sync_each_step = mesh.devices.size > 1 and mesh.devices.flat[0].platform == "cpu"
     compiled_step = jax.jit(train_indices_step, donate_argnums=0, out_shardings=replicated,
                             in_shardings=(replicated, replicated, split, replicated)).lower(
         state, train_device, jax.ShapeDtypeStruct((config.batch_size,), jnp.int32, sharding=split),
@@ -532,6 +535,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str | os.PathLike, *, resum
         for i in range(first, steps_per_epoch):
             # Each process transfers only its own part of the batch's indices.
             state = compiled_step(state, train_device, distributed.put_batch(order[i], mesh), dropout_key)
+            if sync_each_step:
+                jax.block_until_ready(state)
             bar.update(1)
             step = epoch * steps_per_epoch + i + 1
             last = i == steps_per_epoch - 1
