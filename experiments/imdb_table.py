@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> dict:
             command = "python experiments/imdb_table.py " + " ".join(argv)
             (out / "table.md").write_text(to_markdown(table, command))
             (out / "table.json").write_text(json.dumps(
-                {"command": command, "config": dataclasses.asdict(base), "models": table,
+                {"command": command, "config": None if summarize_only else dataclasses.asdict(base),
+                 "models": table,
                  "runs": [{k: r[k] for k in ("model", "seed", "test_accuracy", "test_loss", "best_epoch",
                                             "best_validation_accuracy", "epochs_run", "epoch_seconds",
                                             "tokens_per_second", "tokenize_seconds", "skipped_updates",
