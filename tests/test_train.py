@@ -235,3 +235,20 @@ def test_smoke_run_on_the_real_imdb(real_tfds_dir, tmp_path):
     assert results["num_train"] == 320 and results["num_params_rnn"] == 2_080
     assert 0.3 < results["test_accuracy"] < 1.0 and np.isfinite(results["test_loss"])
     assert json.loads((tmp_path / "real" / "vocab.json").read_text())["words"][0] == "the"
+
+
+def test_table_script_runs_seeds_and_tabulates(tiny_dir, tmp_path):
+    from experiments import imdb_table
+
+    flags = ["--vocab_size", "30", "--seq_len", "16", "--embedding_size", "8", "--hidden_size", "8",
+             "--batch_size", "8", "--num_epochs", "1", "--eval_batch_size", "16", "--checkpoint_every_steps",
+             "0", "--data_dir", str(tiny_dir), "--no-download", "--num_validation", "20",
+             "--max_train_examples", "48", "--max_eval_examples", "20", "--runs", str(tmp_path / "runs")]
+    table = imdb_table.main(["--models", "logreg", "--seeds", "0,1", "--out", str(tmp_path / "a"), *flags])
+    assert table["logreg"]["seeds"] == [0, 1] and len(table["logreg"]["test_accuracies"]) == 2
+    again = imdb_table.main(["--models", "logreg,simple_rnn", "--seeds", "0,1", "--summarize_only",
+                             "--out", str(tmp_path / "b"), *flags])  # reads the finished runs, trains nothing
+    assert again["logreg"] == table["logreg"] and "simple_rnn" not in again
+    markdown = (tmp_path / "b" / "table.md").read_text()
+    assert "| logreg |" in markdown and "Command: `python experiments/imdb_table.py" in markdown
+    assert (tmp_path / "b" / "runs" / "logreg_seed0" / "results.json").is_file()
