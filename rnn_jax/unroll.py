@@ -20,6 +20,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from rnn_jax import cells, fused
 from rnn_jax._validation import check_choice, check_floating, check_ndim, check_positive_int, is_concrete
@@ -83,14 +84,17 @@ def valid_mask(lengths: jax.Array, seq_len: int, padding: str = "right") -> jax.
 
 
 def _check_lengths(lengths: Any, batch_shape: tuple[int, ...], seq_len: int) -> jax.Array:
+    # Values are checked on the caller's object: a concrete array captured by a jitted closure
+    # becomes a tracer once passed through jnp.asarray.
+    values = np.asarray(lengths) if is_concrete(lengths) else None
     lengths = jnp.asarray(lengths)
     if not jnp.issubdtype(lengths.dtype, jnp.integer):
         raise TypeError(f"lengths must be an integer array, got dtype {lengths.dtype}")
     if lengths.shape != batch_shape:
         raise ValueError(f"lengths must have shape {list(batch_shape)} (one per sequence), "
                          f"got shape {list(lengths.shape)}")
-    if is_concrete(lengths) and lengths.size:
-        low, high = int(lengths.min()), int(lengths.max())
+    if values is not None and values.size:
+        low, high = int(values.min()), int(values.max())
         if low < 0 or high > seq_len:
             raise ValueError(f"lengths must lie in [0, {seq_len}] (the sequence length T), "
                              f"got values from {low} to {high}")

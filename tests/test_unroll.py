@@ -282,3 +282,14 @@ def test_lengths_checked_inside_jit_only_for_shape():
     assert run(LENGTHS).shape == (B, H)  # traced lengths: values cannot be checked, shapes are
     with pytest.raises(ValueError, match=r"lengths must have shape \[3\]"):
         run(jnp.array([1, 2]))
+
+
+def test_concrete_lengths_captured_by_jit_are_checked():
+    step, params = _cell("simple_tanh")
+    xs = _xs()
+    run = jax.jit(lambda xs: rnn_jax.unroll(step, params, xs, lengths=LENGTHS)[0])
+    np.testing.assert_allclose(run(xs), rnn_jax.unroll(step, params, xs, lengths=LENGTHS)[0], rtol=1e-5)
+    too_long = jnp.array([1, 9, 2])  # made outside jit, so its values are known while tracing
+    bad = jax.jit(lambda xs: rnn_jax.unroll(step, params, xs, lengths=too_long)[0])
+    with pytest.raises(ValueError, match=r"lengths must lie in \[0, 7\]"):
+        bad(xs)
