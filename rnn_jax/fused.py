@@ -232,7 +232,7 @@ def simple_rnn_unroll(params: dict, xs: jax.Array, h0: jax.Array, mask: jax.Arra
         terms are hoisted out of the scan; also supports `jax.jvp`, `jax.jacfwd`, hessians).
       hoist_input: compute A_x x_t + b for all steps as one matmul before the forward scan (True)
         or inside it, step by step (False); None = `HOIST_INPUT`, the faster on this project's
-        CPU (see docs/performance.md). Either way the backward pass uses single large matmuls.
+        CPU (see README.md (Performance)). Either way the backward pass uses single large matmuls.
 
     Returns:
       `(h_last, hs)`: [B, H] and [B, T, H] (or None).
