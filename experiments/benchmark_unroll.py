@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import rnn_jax
 from rnn_jax import fused, runs
 from rnn_jax.cli import parse_config
-from rnn_jax.unroll import _resolve_strategy
+from rnn_jax.unroll import _resolve_strategy, default_scan_unroll
 
 NAMED_SHAPES = {  # (B, T, F, H)
     "lecture": (32, 500, 32, 32),
@@ -167,16 +167,22 @@ def _rnn_jax_variants(cell, key, xs, hidden, factors: list[int]) -> list[Variant
     auto = _resolve_strategy("auto", step_fn)
     run = lambda strategy, factor: lambda p, x: rnn_jax.state_output(  # noqa: E731
         rnn_jax.unroll(step_fn, p, x, strategy=strategy, unroll=factor)[1])
-    plan = [("auto", factors[0])]  # "auto" stands for the strategy it resolves to (not run twice)
+    # First the defaults (strategy="auto", unroll=None: what a user gets); "auto" stands for the
+    # strategy it resolves to, which is not run twice.
+    default_factor = default_scan_unroll()
+    plan = [("auto", None)]
     if cell == "simple":
         plan += [(s, factors[0]) for s in RNN_JAX_STRATEGIES if s != auto]
-    plan += [(s, f) for s in dict.fromkeys(("auto", "step")) for f in factors[1:]]
+    plan += [(s, f) for s in dict.fromkeys(("auto", "step")) for f in factors[1:]
+             if not (s == "auto" and f == default_factor)]
     variants = []
     for strategy, factor in plan:
-        name = f"rnn_jax {strategy}" + (f" = {auto}" if strategy == "auto" else "") + f", unroll={factor}"
+        name = (f"rnn_jax auto = {auto}, unroll={default_factor} (default)" if factor is None
+                else f"rnn_jax {strategy}" + (f" = {auto}" if strategy == "auto" else "")
+                + f", unroll={factor}")
         variants.append(_jax_variant(name, "rnn_jax", cell, run(strategy, factor), params, xs))
     if cell == "simple":  # the custom rules with the other choice of input-projection hoisting
-        hoist = not fused.HOIST_INPUT
+        hoist = not fused.default_hoist_input()
         h0 = jnp.zeros((xs.shape[0], hidden), xs.dtype)
         for rule in fused.RULES:
             apply = lambda p, x, rule=rule: fused.simple_rnn_unroll(  # noqa: E731
@@ -358,6 +364,11 @@ def _machine(config: BenchmarkConfig) -> dict:
     torch = _torch_module()
     return {"cpu": model, "cpu_count": os.cpu_count(), "jax": jax.__version__,
             "jax_devices": [str(d) for d in jax.devices()], "jax_backend": jax.default_backend(),
+            "jax_device_kind": jax.devices()[0].device_kind,
+            "jax_default_matmul_precision": jax.config.jax_default_matmul_precision,
+            "torch_cuda_device": (torch.cuda.get_device_name(0)
+                                  if torch is not None and torch.cuda.is_available() else None),
+            "torch_cudnn_allow_tf32": None if torch is None else torch.backends.cudnn.allow_tf32,
             "python": sys.version.split()[0], "torch": None if torch is None else torch.__version__,
             "torch_threads": None if torch is None else torch.get_num_threads(),
             "loadavg": {"start": os.getloadavg()}}
@@ -410,13 +421,14 @@ def _markdown(results: dict) -> str:
     machine = results["machine"]
     lines = ["# Unroll benchmark", "",
              f"Command: `{results['command']}`", "",
-             f"Machine: {machine['cpu']}, {machine['cpu_count']} CPUs, backend {machine['jax_backend']}, "
+             f"Machine: {machine['cpu']}, {machine['cpu_count']} CPUs, backend {machine['jax_backend']} "
+             f"({machine.get('jax_device_kind', '?')}), "
              f"jax {machine['jax']}, torch {machine['torch']} ({machine['torch_threads']} threads); "
              f"load average {machine['loadavg']['start'][0]:.2f} at start, "
              f"{machine['loadavg']['end'][0]:.2f} at end.", "",
              "Medians of interleaved rounds (float32). Speed-up = peer time / this time (> 1: faster); "
              "fwd / fwd+bwd. GFLOP/s and % of peak for fwd+bwd (3x the forward's 2·B·T·G·H·(H+F)); "
-             "the peak is a jitted 2048^3 matmul timed in the same rounds.", "",
+             f"the peak is a jitted {results['config']['peak_size']}^3 matmul timed in the same rounds.", "",
              "| config | cell | variant | fwd ms | fwd+bwd ms | tokens/s (fwd+bwd) | GFLOP/s | % peak "
              "| vs flax | vs torch |",
              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]

@@ -15,15 +15,13 @@ largest k whose mean test accuracy over seeds is >= --threshold. Writes config.j
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
-from pathlib import Path
 
 import jax
 import numpy as np
 
 from rnn_jax import analysis_plots, runs, tasks
-from rnn_jax.cli import parse_config
+from rnn_jax.cli import run_experiment
 
 
 def _field(default, help, choices=None):
@@ -145,14 +143,8 @@ def summary_lines(results: dict) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    smoke = "--smoke" in argv
-    argv = [a for a in argv if a != "--smoke"]
-    config = parse_config(LongMemoryConfig, argv, **(SMOKE if smoke else {}))
-    results = run(config)
-    print("\n".join(summary_lines(results)))
-    print(f"wrote {Path(config.workdir) / runs.RESULTS_FILE} and long_memory.png")
-    return results
+    return run_experiment(LongMemoryConfig, run, summary_lines, argv, smoke=SMOKE,
+                          outputs=["long_memory.png"])
 
 
 if __name__ == "__main__":

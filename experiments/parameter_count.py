@@ -12,14 +12,12 @@ config.json, results.json and parameter_count.png into --workdir.
 from __future__ import annotations
 
 import dataclasses
-import sys
-from pathlib import Path
 
 import jax
 
 import rnn_jax
 from rnn_jax import analysis_plots, runs
-from rnn_jax.cli import parse_config
+from rnn_jax.cli import run_experiment
 
 
 def _field(default, help):
@@ -126,14 +124,8 @@ def summary_lines(results: dict) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    smoke = "--smoke" in argv
-    argv = [a for a in argv if a != "--smoke"]
-    config = parse_config(ParameterCountConfig, argv, **(SMOKE if smoke else {}))
-    results = run(config)
-    print("\n".join(summary_lines(results)))
-    print(f"wrote {Path(config.workdir) / runs.RESULTS_FILE} and parameter_count.png")
-    return results
+    return run_experiment(ParameterCountConfig, run, summary_lines, argv, smoke=SMOKE,
+                          outputs=["parameter_count.png"])
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ Writes config.json, metrics.jsonl (one curve per model), results.json and vanish
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
 import jax
@@ -25,7 +24,7 @@ import numpy as np
 
 import rnn_jax
 from rnn_jax import analysis, analysis_plots, runs
-from rnn_jax.cli import parse_config
+from rnn_jax.cli import run_experiment
 
 REPORT_STEPS = (1, 2, 10, 50, 100, 200, 500, 1000)
 
@@ -216,16 +215,8 @@ def summary_lines(results: dict) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    smoke = "--smoke" in argv
-    argv = [a for a in argv if a != "--smoke"]
-    config = parse_config(VanishingGradientsConfig, argv, **(SMOKE if smoke else {}))
-    results = run(config)
-    print("\n".join(summary_lines(results)))
-    for note in results["notes"]:
-        print(note)
-    print(f"wrote {Path(config.workdir) / runs.RESULTS_FILE} and vanishing_gradients.png")
-    return results
+    return run_experiment(VanishingGradientsConfig, run, summary_lines, argv, smoke=SMOKE,
+                          outputs=["vanishing_gradients.png"])
 
 
 if __name__ == "__main__":

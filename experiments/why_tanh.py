@@ -13,15 +13,13 @@ curve per line), results.json and why_tanh.png into --workdir.
 from __future__ import annotations
 
 import dataclasses
-import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from rnn_jax import analysis, analysis_plots, runs
-from rnn_jax.cli import parse_config
+from rnn_jax.cli import run_experiment
 
 
 def _field(default, help):
@@ -147,14 +145,8 @@ def summary_lines(results: dict) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    smoke = "--smoke" in argv
-    argv = [a for a in argv if a != "--smoke"]
-    config = parse_config(WhyTanhConfig, argv, **(SMOKE if smoke else {}))
-    results = run(config)
-    print("\n".join(summary_lines(results)))
-    print(f"wrote {Path(config.workdir) / runs.RESULTS_FILE} and why_tanh.png")
-    return results
+    return run_experiment(WhyTanhConfig, run, summary_lines, argv, smoke=SMOKE,
+                          outputs=["why_tanh.png"])
 
 
 if __name__ == "__main__":

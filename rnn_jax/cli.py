@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 Config = TypeVar("Config")
@@ -64,3 +66,28 @@ def parse_config(config_cls: type[Config], argv: Sequence[str] | None = None,
         parser.set_defaults(**overrides)
     namespace = parser.parse_args(argv)
     return config_cls(**vars(namespace))
+
+
+def run_experiment(config_cls: type[Config], run: Callable[[Config], dict],
+                   summary_lines: Callable[[dict], list[str]], argv: Sequence[str] | None = None, *,
+                   smoke: Mapping[str, Any] | None = None, outputs: Sequence[str] = ()) -> dict:
+    """The `main` of an experiment script: parse, run, print the summary, say what was written.
+
+    `--smoke` (not a config field) swaps in the `smoke` defaults: tiny settings for the tests.
+    `config_cls` must have a `workdir` field; `run(config)` returns the results dict, which it
+    has saved there, and `summary_lines(results)` the lines to print. A results list under
+    "notes" is printed too. `outputs` names the other files written in the workdir (plots).
+    """
+    from rnn_jax import runs  # stdlib only, imported here to keep this module's imports minimal
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    use_smoke = "--smoke" in argv
+    argv = [a for a in argv if a != "--smoke"]
+    config = parse_config(config_cls, argv, **(dict(smoke or {}) if use_smoke else {}))
+    results = run(config)
+    print("\n".join(summary_lines(results)))
+    for note in results.get("notes", []):
+        print(note)
+    written = [str(Path(config.workdir) / name) for name in (runs.RESULTS_FILE, *outputs)]
+    print("wrote " + ", ".join(written))
+    return results

@@ -41,7 +41,16 @@ from jax.custom_derivatives import SymbolicZero
 
 ACTIVATIONS = ("tanh", "identity", "relu")
 RULES = ("vjp", "jvp")
-HOIST_INPUT = False  # measured: see simple_rnn_unroll's `hoist_input`
+# Whether the input projection A_x x_t + b is one matmul before the forward scan, per JAX backend
+# (measured with experiments/benchmark_unroll.py; README.md, Performance). On the 2-core CPU the
+# two choices time alike; on an H200 hoisting was 1.2-1.4x faster in fwd+bwd on all three shapes.
+HOIST_INPUT = {"cpu": False, "gpu": True}
+HOIST_INPUT_OTHER = True  # backends not measured (TPU): the matmul-friendly choice
+
+
+def default_hoist_input(backend: str | None = None) -> bool:
+    """The measured faster `hoist_input` for `backend` (default: `jax.default_backend()`)."""
+    return HOIST_INPUT.get(backend or jax.default_backend(), HOIST_INPUT_OTHER)
 
 
 def _act(name: str, z: jax.Array) -> jax.Array:
@@ -64,9 +73,12 @@ def _act_grad_from_output(name: str, s: jax.Array) -> jax.Array | None:
 def _forward(A, b, xs, h0, mask, activation, reverse, keep_states, unroll, hoist):
     """Forward scan. xs [B, T, F], h0 [B, H], mask [T, B] or None -> (h_last, S [T, B, H] or None)."""
     hidden = A.shape[0]
-    A_h, A_x = A[:, :hidden], A[:, hidden:]
+    # Transposed once, outside the loop: a per-step `h @ A_h.T` is a matmul with a transposed
+    # right operand, which XLA's CPU backend runs ~15 % slower on small shapes than `h @ W_h`
+    # with W_h = A_h^T laid out [in, out] (measured on the lecture shape, README Performance).
+    W_h, W_x = A[:, :hidden].T, A[:, hidden:].T
     if hoist:
-        z_x = jnp.swapaxes(xs @ A_x.T, 0, 1)  # [B, T, F] -> [T, B, H], one matmul for all steps
+        z_x = jnp.swapaxes(xs @ W_x, 0, 1)  # [B, T, F] -> [T, B, H], one matmul for all steps
         if b is not None:
             z_x = z_x + b
     else:
@@ -75,8 +87,8 @@ def _forward(A, b, xs, h0, mask, activation, reverse, keep_states, unroll, hoist
     def body(h, inputs):
         z_x_t, m_t = inputs
         if not hoist:
-            z_x_t = z_x_t @ A_x.T if b is None else z_x_t @ A_x.T + b
-        h_new = _act(activation, h @ A_h.T + z_x_t)
+            z_x_t = z_x_t @ W_x if b is None else z_x_t @ W_x + b
+        h_new = _act(activation, h @ W_h + z_x_t)
         if m_t is not None:
             h_new = jnp.where(m_t[:, None], h_new, h)  # padded steps keep the state
         return h_new, (h_new if keep_states else None)
@@ -195,7 +207,10 @@ def _unroll_jvp_rule(activation, reverse, return_all_states, unroll, hoist, prim
 
     def body(dh, inputs):
         u_t, d_t, m_t = inputs
-        dz = dh @ A_h.T + u_t
+        # dh @ A_h^T, written as a contraction with A_h itself: JAX's transpose of this (the
+        # backward scan of reverse mode) is then `ct @ A_h`, a matmul with the right operand in
+        # its natural [in, out] layout, which XLA's CPU backend runs faster on small shapes.
+        dz = jax.lax.dot_general(dh, A_h, (((1,), (1,)), ((), ()))) + u_t
         if d_t is not None:
             dz = dz * d_t
         if m_t is not None:
@@ -231,8 +246,9 @@ def simple_rnn_unroll(params: dict, xs: jax.Array, h0: jax.Array, mask: jax.Arra
         (`jax.custom_jvp`: the same backward pass, obtained by transposing a JVP whose weight
         terms are hoisted out of the scan; also supports `jax.jvp`, `jax.jacfwd`, hessians).
       hoist_input: compute A_x x_t + b for all steps as one matmul before the forward scan (True)
-        or inside it, step by step (False); None = `HOIST_INPUT`, the faster on this project's
-        CPU (see README.md (Performance)). Either way the backward pass uses single large matmuls.
+        or inside it, step by step (False); None = `default_hoist_input()`, the faster one
+        measured on the current backend (see `HOIST_INPUT` and README.md, Performance). Either
+        way the backward pass uses single large matmuls.
 
     Returns:
       `(h_last, hs)`: [B, H] and [B, T, H] (or None).
@@ -247,5 +263,5 @@ def simple_rnn_unroll(params: dict, xs: jax.Array, h0: jax.Array, mask: jax.Arra
     if rule not in RULES:
         raise ValueError(f"unknown rule {rule!r}; expected one of {', '.join(map(repr, RULES))}")
     core = _unroll_core if rule == "vjp" else _unroll_core_jvp
-    hoist = HOIST_INPUT if hoist_input is None else bool(hoist_input)
+    hoist = default_hoist_input() if hoist_input is None else bool(hoist_input)
     return core(A, b, xs, h0, mask, activation, bool(reverse), bool(return_all_states), int(unroll), hoist)

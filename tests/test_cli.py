@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from rnn_jax.cli import build_parser, parse_config
+from rnn_jax.cli import build_parser, parse_config, run_experiment
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,3 +38,29 @@ def test_bad_flags_exit_with_a_message(argv, capsys):
     with pytest.raises(SystemExit):
         parse_config(ToyConfig, argv)
     assert "error" in capsys.readouterr().err
+
+
+@dataclasses.dataclass(frozen=True)
+class ToyExperimentConfig:
+    workdir: str = "runs/toy"
+    size: int = 100
+
+
+def test_run_experiment_parses_runs_and_reports(tmp_path, capsys):
+    seen = []
+
+    def run(config):
+        seen.append(config)
+        return {"size": config.size, "notes": ["a note"]}
+
+    summary = lambda results: [f"size {results['size']}"]  # noqa: E731
+    argv = ["--workdir", str(tmp_path)]
+    assert run_experiment(ToyExperimentConfig, run, summary, argv, smoke={"size": 2})["size"] == 100
+    assert run_experiment(ToyExperimentConfig, run, summary, [*argv, "--smoke"], smoke={"size": 2},
+                          outputs=["toy.png"])["size"] == 2
+    assert run_experiment(ToyExperimentConfig, run, summary, [*argv, "--smoke", "--size", "7"],
+                          smoke={"size": 2})["size"] == 7  # flags beat the smoke defaults
+    out = capsys.readouterr().out
+    assert "size 100\na note\n" in out and "size 2\n" in out
+    assert f"wrote {tmp_path / 'results.json'}, {tmp_path / 'toy.png'}" in out
+    assert [c.size for c in seen] == [100, 2, 7]

@@ -1,6 +1,7 @@
 """Tests for rnn_jax.fused: the custom backward passes against JAX's own gradients of the plain scan."""
 
 import functools
+import importlib
 import importlib.util
 import json
 import sys
@@ -15,6 +16,8 @@ from jax.test_util import check_grads
 import rnn_jax
 from rnn_jax import fused, unroll
 from rnn_jax.unroll import AUTO_SIMPLE_RNN, _resolve_strategy
+
+unroll_module = importlib.import_module("rnn_jax.unroll")  # `rnn_jax.unroll` is the function
 
 B, T, F, H = 3, 6, 4, 5
 LENGTHS = jnp.array([6, 2, 0])  # full, partial and empty sequences
@@ -192,3 +195,45 @@ def test_benchmark_rejects_a_bad_config():
     benchmark = _load_benchmark()
     with pytest.raises(ValueError, match="--config must be four positive integers B,T,F,H"):
         benchmark.parse_shape("32,500,32")
+
+
+@pytest.mark.parametrize("rule", fused.RULES)
+@pytest.mark.parametrize("padding", [None, "left"])
+def test_hoisting_the_input_projection_changes_nothing_but_speed(rule, padding):
+    params, xs, h0 = _problem()
+    mask = None if padding is None else unroll_module.valid_mask(LENGTHS, T, padding)
+
+    def loss(params, xs, h0, hoist):
+        h_last, hs = fused.simple_rnn_unroll(params, xs, h0, mask, rule=rule, hoist_input=hoist)
+        return jnp.sum(jnp.sin(h_last)) + jnp.sum(jnp.cos(hs) * jnp.linspace(0.5, 1.5, T)[:, None])
+
+    for argnums in (0, 1, 2):
+        per_step = jax.grad(loss, argnums)(params, xs, h0, False)
+        hoisted = jax.grad(loss, argnums)(params, xs, h0, True)
+        _assert_close(hoisted, per_step)
+    _assert_close(loss(params, xs, h0, True), loss(params, xs, h0, False))
+
+
+def test_speed_defaults_follow_the_measured_tables():
+    assert fused.default_hoist_input("cpu") is fused.HOIST_INPUT["cpu"]
+    assert fused.default_hoist_input("gpu") is True
+    assert fused.default_hoist_input("tpu") is fused.HOIST_INPUT_OTHER
+    assert unroll_module.default_scan_unroll("cpu") == unroll_module.SCAN_UNROLL["cpu"]
+    assert unroll_module.default_scan_unroll("gpu") == 4
+    assert unroll_module.default_scan_unroll("tpu") == unroll_module.SCAN_UNROLL_OTHER
+    backend = jax.default_backend()
+    assert fused.default_hoist_input() is fused.default_hoist_input(backend)
+    assert unroll_module.default_scan_unroll() == unroll_module.default_scan_unroll(backend)
+
+
+@pytest.mark.parametrize("step", [rnn_jax.simple_rnn_step, rnn_jax.lstm_step])
+def test_unroll_none_reads_the_backend_table(step, monkeypatch):
+    init = rnn_jax.init_simple_rnn if step is rnn_jax.simple_rnn_step else rnn_jax.init_lstm
+    params = init(jax.random.PRNGKey(0), F, H)
+    xs = jax.random.normal(jax.random.PRNGKey(1), (B, T, F))
+    want = unroll(step, params, xs, unroll=1)
+    monkeypatch.setitem(unroll_module.SCAN_UNROLL, jax.default_backend(), 3)
+    _assert_close(unroll(step, params, xs), want)  # unroll=None -> 3: same numbers
+    monkeypatch.setitem(unroll_module.SCAN_UNROLL, jax.default_backend(), 0)
+    with pytest.raises(ValueError, match="unroll"):  # proves None went through the table
+        unroll(step, params, xs)
