@@ -17,6 +17,7 @@ import dataclasses
 import functools
 import os
 import platform
+import random
 import statistics
 import sys
 import time
@@ -265,13 +266,18 @@ def _peak_variant(size: int, key) -> Variant:
 # ----------------------------------------------------------------------------- rounds
 
 def _run_rounds(variants: list[Variant], config: BenchmarkConfig, bar) -> None:
-    """Interleaved rounds: every variant's fwd then fwd+bwd, variant after variant, per round."""
+    """Interleaved rounds: every variant's fwd then fwd+bwd, variant after variant, per round.
+
+    The order of the variants is shuffled anew each round (seeded), so that no variant always
+    runs right after the same neighbour (the big peak matmul, say, which leaves the caches cold).
+    """
     for _ in range(config.warmup):
         for v in variants:
             _block((v.fwd(), v.fwd_bwd()))
+    order = random.Random(config.seed)
     start = time.perf_counter()
     for done in range(config.repeats):
-        for v in variants:
+        for v in order.sample(variants, len(variants)):
             v.times["fwd"].append(_seconds(v.fwd))
             v.times["fwd_bwd"].append(_seconds(v.fwd_bwd))
         bar.update(1)
