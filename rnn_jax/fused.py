@@ -43,7 +43,7 @@ ACTIVATIONS = ("tanh", "identity", "relu")
 RULES = ("vjp", "jvp")
 # Whether the input projection A_x x_t + b is one matmul before the forward scan, per JAX backend
 # (measured with experiments/benchmark_unroll.py; README.md, Performance). On the 2-core CPU the
-# two choices time alike; on an H200 hoisting was 1.2-1.4x faster in fwd+bwd on all three shapes.
+# two choices time alike; on an H200 hoisting was 1.2-1.3x faster in fwd+bwd on all three shapes.
 HOIST_INPUT = {"cpu": False, "gpu": True}
 HOIST_INPUT_OTHER = True  # backends not measured (TPU): the matmul-friendly choice
 

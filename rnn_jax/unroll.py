@@ -31,8 +31,8 @@ PADDINGS = ("right", "left")
 AUTO_SIMPLE_RNN = "custom_jvp"  # what strategy="auto" runs for simple_rnn_step
 # lax.scan's unroll factor when `unroll=None`, per JAX backend (measured with
 # experiments/benchmark_unroll.py; README.md, Performance). On a GPU each loop iteration costs
-# kernel launches, and unrolling 4 steps ran the Simple RNN, LSTM and GRU 1.7-2.7x faster on an
-# H200; on the 2-core CPU unrolling did not win reliably.
+# kernel launches, and unrolling 4 steps made the Simple RNN, LSTM and GRU 1.5-2.2x faster in
+# fwd+bwd on an H200; on the 2-core CPU it did not win (LSTM: 1.6x slower at 4).
 SCAN_UNROLL = {"cpu": 1, "gpu": 4}
 SCAN_UNROLL_OTHER = 1  # backends not measured (TPU)
 STRATEGIES = ("auto", "step", "hoisted", "custom_vjp", "custom_jvp")
@@ -58,18 +58,19 @@ def _resolve_strategy(strategy: str, step_fn: StepFn) -> str:
     """Which implementation runs. "hoisted", "custom_vjp" and "custom_jvp" exist for the Simple RNN only.
 
     "auto" runs `AUTO_SIMPLE_RNN` = "custom_jvp" for the Simple RNN (the cuDNN-style backward pass
-    of `rnn_jax.fused`, input projection per step, unroll=1) and "step" for the other cells. Measured
-    with `python experiments/benchmark_unroll.py --gated_configs "" --unroll_factor_configs ""
-    --max_seconds_per_shape 300 --compile_lengths 100,10000 --python_unrolled_max_len 100
-    --out results/benchmark/simple_rnn` (2-core AMD EPYC, load average 6.5-10 from other jobs;
-    medians, fwd+bwd in ms, step / hoisted / custom_vjp / custom_jvp / flax):
-    lecture 9.87 / 15.3 / 8.10 / 10.6 / 10.8, medium 210 / 226 / 168 / 201 / 225,
-    large 3315 / 3178 / 2879 / 3196 / 2757. The two custom rules run the same matmuls and won
-    fwd+bwd on the lecture and medium shapes in this run and in the full default run
-    (results/benchmark); their gap to each other is within this loaded machine's noise, so auto
-    takes "custom_jvp", which keeps `jax.jvp`/`jax.jacfwd` working (rnn_jax.analysis uses them)
-    where "custom_vjp" cannot. unroll=2/4 and hoisting the input projection did not win reliably
-    (results/benchmark/results.md). Forward alone, no strategy beat flax reliably on this machine.
+    of `rnn_jax.fused`) and "step" for the other cells. Measured on a quiet 2-core AMD EPYC with
+    `python experiments/benchmark_unroll.py --gated_configs "" --unroll_factor_configs ""
+    --repeats 20 --compile_lengths 100,10000 --python_unrolled_max_len 100
+    --out results/benchmark/simple_rnn` (medians, fwd+bwd in ms,
+    custom_jvp / custom_vjp / step / hoisted / flax.linen.RNN(SimpleCell)):
+    lecture (32, 500, 32, 32) 4.04 / 3.83 / 6.49 / 5.83 / 6.27,
+    medium (64, 200, 128, 256) 77.2 / 75.4 / 80.3 / 87.8 / 87.9,
+    large (128, 100, 512, 1024) 645 / 623 / 738 / 716 / 685.
+    The two custom rules run the same matmuls and their 2-5 % gap is within the run-to-run spread
+    (README.md, Performance), so auto takes "custom_jvp", which keeps `jax.jvp` / `jax.jacfwd`
+    working (rnn_jax.analysis uses them) where "custom_vjp" cannot. On an H200 the same ranking
+    held (results/benchmark/gpu_h200). The scan's unroll factor and the input hoisting are chosen
+    per backend: `SCAN_UNROLL`, `rnn_jax.fused.HOIST_INPUT`.
     """
     check_choice("strategy", strategy, STRATEGIES)
     activation = _simple_rnn_activation(step_fn)
