@@ -32,7 +32,7 @@ AUTO_SIMPLE_RNN = "custom_jvp"  # what strategy="auto" runs for simple_rnn_step
 # lax.scan's unroll factor when `unroll=None`, per JAX backend (measured with
 # experiments/benchmark_unroll.py; README.md, Performance). On a GPU each loop iteration costs
 # kernel launches, and unrolling 4 steps made the Simple RNN, LSTM and GRU 1.5-2.2x faster in
-# fwd+bwd on an H200; on the 2-core CPU it did not win (LSTM: 1.6x slower at 4).
+# fwd+bwd on an H200; on the 2-core CPU it did not win (LSTM: 1.7x slower at 4).
 SCAN_UNROLL = {"cpu": 1, "gpu": 4}
 SCAN_UNROLL_OTHER = 1  # backends not measured (TPU)
 STRATEGIES = ("auto", "step", "hoisted", "custom_vjp", "custom_jvp")
