@@ -172,13 +172,16 @@ def test_fused_errors():
         fused.simple_rnn_unroll(params, xs, h0, rule="fwd")
 
 
-def _load_benchmark():
-    path = REPO_ROOT / "experiments" / "benchmark_unroll.py"
-    spec = importlib.util.spec_from_file_location("benchmark_unroll", path)
+def _load_script(name="benchmark_unroll"):
+    path = REPO_ROOT / "experiments" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules["benchmark_unroll"] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+_load_benchmark = _load_script
 
 
 def test_benchmark_smoke_writes_its_files(tmp_path):
@@ -189,6 +192,17 @@ def test_benchmark_smoke_writes_its_files(tmp_path):
     for name in ("config.json", "results.json", "results.md", "benchmark.png"):
         assert (tmp_path / name).stat().st_size > 0
     assert "| config |" in (tmp_path / "results.md").read_text()
+
+
+def test_unroll_parts_times_every_part(tmp_path):
+    parts = _load_script("unroll_parts")
+    results = parts.main(["--shapes", "lecture", "--repeats", "2", "--out", str(tmp_path)])
+    assert len(results["rows"]) == 6
+    assert all(r["rounds"] == 2 and 0 < r["min_ms"] <= r["median_ms"] for r in results["rows"])
+    assert json.loads((tmp_path / "results.json").read_text())["rows"] == results["rows"]
+    assert "| lecture (32,500,32,32) | backward scan |" in (tmp_path / "results.md").read_text()
+    with pytest.raises(ValueError, match="unknown shape 'huge'"):
+        parts.main(["--shapes", "huge", "--out", str(tmp_path / "bad")])
 
 
 def test_benchmark_rejects_a_bad_config():
