@@ -74,7 +74,7 @@ def _forward(A, b, xs, h0, mask, activation, reverse, keep_states, unroll, hoist
     """Forward scan. xs [B, T, F], h0 [B, H], mask [T, B] or None -> (h_last, S [T, B, H] or None)."""
     hidden = A.shape[0]
     # Transposed once, outside the loop: a per-step `h @ A_h.T` is a matmul with a transposed
-    # right operand, which XLA's CPU backend ran 12 % slower on the lecture shape than `h @ W_h`
+    # right operand, which XLA's CPU backend ran 9-14 % slower on the lecture shape than `h @ W_h`
     # with W_h = A_h^T laid out [in, out] (experiments/unroll_parts.py; README, Performance).
     W_h, W_x = A[:, :hidden].T, A[:, hidden:].T
     if hoist:

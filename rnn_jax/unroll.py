@@ -160,8 +160,8 @@ def unroll(step_fn: StepFn, params: Any, xs: jax.Array, h0: Any = None, *,
         token (for reverse: after the first real token), and padded positions of `hs` are zero.
       reverse: run from the last real token to the first; `hs[:, t]` stays aligned with `xs[:, t]`.
       return_all_states: False for many-to-one: `hs` is None and no [B, T, H] buffer is kept.
-      unroll: how many steps `lax.scan` unrolls per loop iteration (a speed knob; the results are
-        the same). None = `default_scan_unroll()`: 1 on CPU, 4 on GPU, as measured.
+      unroll: how many steps `lax.scan` unrolls per loop iteration (a speed knob; the results
+        agree up to float rounding). None = `default_scan_unroll()`: 1 on CPU, 4 on GPU, as measured.
       remat: recompute the step in the backward pass (`jax.checkpoint`) instead of storing its
         intermediates: less memory for long sequences, more compute.
       strategy: "auto" (the fastest measured: see `_resolve_strategy`), "step" (one matmul on
