@@ -29,9 +29,10 @@ import jax
 import jax.numpy as jnp
 
 import rnn_jax
-from rnn_jax import fused, runs
-from rnn_jax.cli import parse_config
-from rnn_jax.unroll import _resolve_strategy, default_scan_unroll
+from rnn_jax.core import fused
+from rnn_jax.training import runs
+from rnn_jax.studies.command import parse_config
+from rnn_jax.core.unroll import _resolve_strategy, default_scan_unroll
 
 NAMED_SHAPES = {  # (B, T, F, H)
     "lecture": (32, 500, 32, 32),

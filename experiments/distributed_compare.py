@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rnn_jax import runs
+from rnn_jax.training import runs
 
 EPOCH_KEYS = ("train_loss", "train_accuracy", "validation_loss", "validation_accuracy")
 TEST_KEYS = ("test_loss", "test_accuracy")

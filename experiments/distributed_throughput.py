@@ -24,8 +24,8 @@ import subprocess
 import sys
 import time
 
-from rnn_jax import runs
-from rnn_jax.cli import parse_config
+from rnn_jax.training import runs
+from rnn_jax.studies.command import parse_config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,8 +56,8 @@ def measure(config: ThroughputConfig, num_devices: int) -> dict:
     import jax
     import numpy as np
 
-    from rnn_jax import distributed
-    from rnn_jax.train import Batch, TrainConfig, build_model, create_train_state, make_optimizer, train_step
+    from rnn_jax.training import distributed
+    from rnn_jax.studies.imdb import Batch, TrainConfig, build_model, create_train_state, make_optimizer, train_step
 
     train_config = TrainConfig(model=config.model, batch_size=config.batch_size, seq_len=config.seq_len,
                                vocab_size=config.vocab_size, seed=config.seed)

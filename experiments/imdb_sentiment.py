@@ -12,9 +12,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from rnn_jax import runs
-from rnn_jax.cli import build_parser
-from rnn_jax.train import TrainConfig, load_config, train_and_evaluate
+from rnn_jax.training import runs
+from rnn_jax.studies.command import build_parser
+from rnn_jax.studies.imdb import TrainConfig, load_config, train_and_evaluate
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -17,10 +17,10 @@ import statistics
 import sys
 from pathlib import Path
 
-from rnn_jax import runs
-from rnn_jax.cli import build_parser
-from rnn_jax.models import MODELS
-from rnn_jax.train import CHECKPOINT_DIR, TrainConfig, train_and_evaluate
+from rnn_jax.training import runs
+from rnn_jax.studies.command import build_parser
+from rnn_jax.models.classifiers import MODELS
+from rnn_jax.studies.imdb import CHECKPOINT_DIR, TrainConfig, train_and_evaluate
 
 PUBLISHED = {  # ../shared/docs/lecture-summary.md (same settings: 10k words, last 500, emb 32, state 32)
     "logreg": "validation ~76 % (Chollet §6.1, 20 words)",

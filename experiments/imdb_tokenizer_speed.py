@@ -14,8 +14,8 @@ import os
 import time
 from pathlib import Path
 
-from rnn_jax.data import load_imdb
-from rnn_jax.tokenizer import build_vocabulary, encode, tokenize
+from rnn_jax.data.imdb import load_imdb
+from rnn_jax.data.tokenizer import build_vocabulary, encode, tokenize
 
 
 def main(argv: list[str] | None = None) -> dict:

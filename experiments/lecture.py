@@ -42,8 +42,8 @@ import parameter_count  # noqa: E402
 import vanishing_gradients  # noqa: E402
 import why_tanh  # noqa: E402
 
-from rnn_jax import runs  # noqa: E402
-from rnn_jax.cli import parse_config  # noqa: E402
+from rnn_jax.training import runs  # noqa: E402
+from rnn_jax.studies.command import parse_config  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_TFDS = REPO_ROOT.parent / "shared" / "tfds"
@@ -99,7 +99,7 @@ QUICK = {
 
 
 def _imdb_train_config(model: str, setting: str, data_dir: str, seed: int):
-    from rnn_jax.train import TrainConfig
+    from rnn_jax.studies.imdb import TrainConfig
 
     common = {"model": model, "data_dir": data_dir, "download": False, "seed": seed}
     if setting == "full":  # the lecture's: 10,000 words, the last 500 of each review, E = H = 32
@@ -114,7 +114,7 @@ def _imdb_train_config(model: str, setting: str, data_dir: str, seed: int):
 
 def _resolve_data_dir(config: LectureConfig) -> tuple[str | None, str]:
     """(data_dir, '') when IMDB can be read, else (None, why not)."""
-    from rnn_jax import data
+    from rnn_jax.data.imdb import imdb as data
 
     if config.data_dir:
         root = Path(config.data_dir)
@@ -133,7 +133,7 @@ def _resolve_data_dir(config: LectureConfig) -> tuple[str | None, str]:
 def _train_imdb(model: str, setting: str, data_dir: str, workdir: Path, reuse: str | None, seed: int,
                 progress: bool) -> tuple[Path, dict]:
     """A finished IMDB run folder and its results: reused, resumed or trained here."""
-    from rnn_jax.train import train_and_evaluate
+    from rnn_jax.studies.imdb import train_and_evaluate
 
     if reuse:
         path = Path(reuse)

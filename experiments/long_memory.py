@@ -20,8 +20,10 @@ import time
 import jax
 import numpy as np
 
-from rnn_jax import analysis_plots, runs, tasks
-from rnn_jax.cli import run_experiment
+from rnn_jax.studies import plots as analysis_plots
+from rnn_jax.training import runs
+from rnn_jax.data.imdb import long_memory as tasks
+from rnn_jax.studies.command import run_experiment
 
 
 def _field(default, help, choices=None):

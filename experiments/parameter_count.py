@@ -16,8 +16,9 @@ import dataclasses
 import jax
 
 import rnn_jax
-from rnn_jax import analysis_plots, runs
-from rnn_jax.cli import run_experiment
+from rnn_jax.studies import plots as analysis_plots
+from rnn_jax.training import runs
+from rnn_jax.studies.command import run_experiment
 
 
 def _field(default, help):
@@ -42,9 +43,9 @@ GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
 
 def _imdb_model_counts(config: ParameterCountConfig) -> dict:
     """Per-part parameter counts of the Flax IMDB classifiers (shapes only: nothing is computed)."""
-    from rnn_jax.models import build_model, init_params
-    from rnn_jax.tokenizer import NUM_SPECIAL_IDS
-    from rnn_jax.train import TrainConfig
+    from rnn_jax.models.classifiers import build_model, init_params
+    from rnn_jax.data.tokenizer import NUM_SPECIAL_IDS
+    from rnn_jax.studies.imdb import TrainConfig
 
     counts = {}
     for model_name in ("simple_rnn", "lstm", "gru"):

@@ -30,8 +30,9 @@ import jax
 import jax.numpy as jnp
 
 import rnn_jax
-from rnn_jax import fused, runs
-from rnn_jax.cli import parse_config
+from rnn_jax.core import fused
+from rnn_jax.training import runs
+from rnn_jax.studies.command import parse_config
 
 SHAPES = {"lecture": (32, 500, 32, 32), "medium": (64, 200, 128, 256), "large": (128, 100, 512, 1024)}
 

@@ -23,8 +23,10 @@ import jax.numpy as jnp
 import numpy as np
 
 import rnn_jax
-from rnn_jax import analysis, analysis_plots, runs
-from rnn_jax.cli import run_experiment
+from rnn_jax.core import analysis
+from rnn_jax.studies import plots as analysis_plots
+from rnn_jax.training import runs
+from rnn_jax.studies.command import run_experiment
 
 REPORT_STEPS = (1, 2, 10, 50, 100, 200, 500, 1000)
 
@@ -103,8 +105,8 @@ def _summary(curve: dict) -> dict:
 
 def _review_ids(train_config, vocab, data_dir, seq_len: int) -> tuple[np.ndarray, str]:
     """The ids of the first test review with >= seq_len words (its last seq_len), and where they came from."""
-    from rnn_jax.data import load_imdb
-    from rnn_jax.tokenizer import encode, tokenize
+    from rnn_jax.data.imdb import load_imdb
+    from rnn_jax.data.tokenizer import encode, tokenize
 
     raw = load_imdb(data_dir or train_config.data_dir, max_train_examples=1, max_eval_examples=300,
                     num_validation=train_config.num_validation, download=False)
@@ -122,7 +124,7 @@ def _imdb_curve(run_dir: str, cell: str, config: VanishingGradientsConfig, dtype
     if not (path / "best_params").exists():
         return None, (f"no finished IMDB {cell} run at {path} (train one with `python "
                       f"experiments/imdb_sentiment.py --model {cell} --workdir {path}`); skipped")
-    from rnn_jax.train import load_run
+    from rnn_jax.studies.imdb import load_run
 
     train_config, params, vocab = load_run(path)
     if train_config.model != cell:

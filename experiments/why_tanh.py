@@ -18,8 +18,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnn_jax import analysis, analysis_plots, runs
-from rnn_jax.cli import run_experiment
+from rnn_jax.core import analysis
+from rnn_jax.studies import plots as analysis_plots
+from rnn_jax.training import runs
+from rnn_jax.studies.command import run_experiment
 
 
 def _field(default, help):

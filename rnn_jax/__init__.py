@@ -9,7 +9,7 @@ The core (`cells`, `initializers`, `unroll`) imports only JAX. Flax models, Opta
 TFDS data and plotting live in their own modules above it.
 """
 
-from rnn_jax.cells import (
+from rnn_jax.core.cells import (
     ACTIVATIONS,
     LSTMState,
     get_activation,
@@ -25,8 +25,8 @@ from rnn_jax.cells import (
     simple_rnn_step,
     state_output,
 )
-from rnn_jax.initializers import input_weights, recurrent_weights, spectral_radius
-from rnn_jax.unroll import bidirectional, stacked_unroll, unroll, valid_mask
+from rnn_jax.core.initializers import input_weights, recurrent_weights, spectral_radius
+from rnn_jax.core.unroll import bidirectional, stacked_unroll, unroll, valid_mask
 
 __version__ = "0.1.0"
 

@@ -1,93 +1,90 @@
-"""Command lines generated from frozen config dataclasses (one flag per field, help from metadata)."""
+"""The `rnn-jax` console command: one subcommand per study, and one line for a user's mistake.
+
+    rnn-jax lecture --quick --workdir runs/lecture-quick
+    rnn-jax imdb --model lstm --data_dir ../shared/tfds
+    rnn-jax benchmark --help
+
+Each subcommand is the `main(argv)` of a module in `rnn_jax.studies`, imported only when called (so
+`rnn-jax --help` is fast). The scripts in `experiments/` call the same functions.
+
+Errors: a `rnn_jax.errors.UserError` (a bad flag value, missing data, a run folder that already holds
+a run, a `--resume` that cannot resume, a config that differs from the run's) prints `error: ...` on
+stderr and exits with status 2; `--debug` or `RNN_JAX_DEBUG=1` shows its traceback instead. Training
+stopped by SIGTERM or Ctrl-C saves a checkpoint and exits with 143 or 130. Any other exception is a bug
+and keeps its traceback.
+"""
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
+import importlib
+import os
 import sys
-import types
-import typing
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
 
-Config = TypeVar("Config")
+from rnn_jax.errors import TrainingInterrupted, UserError
 
-
-def _base_type(annotation: Any) -> tuple[Any, bool]:
-    """(type, optional) for annotations like `int`, `int | None`, `Optional[str]`."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if len(args) == 1:
-            return args[0], True
-    return annotation, False
-
-
-def _parse_optional(kind):
-    def parse(text: str):
-        return None if text.lower() in ("none", "null", "") else kind(text)
-    parse.__name__ = kind.__name__
-    return parse
+# subcommand -> (module of rnn_jax.studies whose main(argv) runs it, one line of help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "lecture": ("rnn_jax.studies.lecture", "every demonstration of the lecture, one Markdown report"),
+    "imdb": ("rnn_jax.studies.imdb", "train and test one IMDB sentiment classifier"),
+    "imdb-table": ("rnn_jax.studies.imdb_table", "several seeds of several IMDB classifiers, one table"),
+    "benchmark": ("rnn_jax.studies.benchmark", "time jitted unrolling against flax, torch and Python loops"),
+    "unroll-parts": ("rnn_jax.studies.unroll_parts", "time the parts of the fused forward and backward"),
+    "parameter-count": ("rnn_jax.studies.parameter_count", "the lecture's parameter count, built and counted"),
+    "why-tanh": ("rnn_jax.studies.why_tanh", "h_t without and with tanh: explosion and vanishing"),
+    "vanishing-gradients": ("rnn_jax.studies.vanishing_gradients", "exact Jacobians dh_t/dx_1"),
+    "long-memory": ("rnn_jax.studies.long_memory", "short vs long memory: accuracy against the gap"),
+    "distributed-throughput": ("rnn_jax.studies.distributed_throughput",
+                               "training-step throughput on 1..N (simulated) devices"),
+    "distributed-compare": ("rnn_jax.studies.distributed_compare", "the metric differences of several runs"),
+    "tokenizer-speed": ("rnn_jax.studies.tokenizer_speed", "time the IMDB tokenizer"),
+}
+DEBUG_ENV = "RNN_JAX_DEBUG"
 
 
-def build_parser(config_cls: type, description: str | None = None) -> argparse.ArgumentParser:
-    """An `argparse` parser with `--field` for every field of the dataclass `config_cls`.
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    rows = "\n".join(f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items())
+    return (f"usage: rnn-jax COMMAND [flags]   (rnn-jax COMMAND --help for its flags)\n\ncommands:\n{rows}\n\n"
+            f"--debug (or {DEBUG_ENV}=1) shows the traceback of an error.")
 
-    Help text comes from `dataclasses.field(metadata={"help": ...})`; choices from
-    `metadata={"choices": (...)}`. Booleans get `--flag` / `--no-flag`.
+
+def guarded(main: Callable[[list[str]], object], argv: Sequence[str] | None = None) -> int:
+    """Runs `main(argv)`; a user's mistake becomes one `error: ...` line on stderr and status 2.
+
+    Returns the exit status: 0, 2 (a `UserError`), or 128 + signal (a `TrainingInterrupted`).
+    `--debug` anywhere in `argv` (removed before `main` sees it) or `RNN_JAX_DEBUG=1` re-raises
+    instead, with the traceback.
     """
-    parser = argparse.ArgumentParser(description=description or config_cls.__doc__,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    hints = typing.get_type_hints(config_cls)
-    for field in dataclasses.fields(config_cls):
-        kind, optional = _base_type(hints[field.name])
-        flag = "--" + field.name
-        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
-        help_text = field.metadata.get("help", "")
-        if kind is bool:
-            parser.add_argument(flag, default=default, help=help_text,
-                                action=argparse.BooleanOptionalAction)
-        else:
-            parse = _parse_optional(kind) if optional else kind
-            parser.add_argument(flag, type=parse, default=default, help=help_text,
-                                choices=field.metadata.get("choices"))
-    return parser
-
-
-def parse_config(config_cls: type[Config], argv: Sequence[str] | None = None,
-                 description: str | None = None, **overrides: Any) -> Config:
-    """Parses `argv` (default: sys.argv[1:]) into a `config_cls` instance.
-
-    `overrides` replace the dataclass defaults before parsing (e.g. a script's quick setting).
-    """
-    parser = build_parser(config_cls, description)
-    if overrides:
-        parser.set_defaults(**overrides)
-    namespace = parser.parse_args(argv)
-    return config_cls(**vars(namespace))
-
-
-def run_experiment(config_cls: type[Config], run: Callable[[Config], dict],
-                   summary_lines: Callable[[dict], list[str]], argv: Sequence[str] | None = None, *,
-                   smoke: Mapping[str, Any] | None = None, outputs: Sequence[str] = ()) -> dict:
-    """The `main` of an experiment script: parse, run, print the summary, say what was written.
-
-    `--smoke` (not a config field) swaps in the `smoke` defaults: tiny settings for the tests.
-    `config_cls` must have a `workdir` field; `run(config)` returns the results dict, which it
-    has saved there, and `summary_lines(results)` the lines to print. A results list under
-    "notes" is printed too. `outputs` names the other files written in the workdir (plots).
-    """
-    from rnn_jax import runs  # stdlib only, imported here to keep this module's imports minimal
-
     argv = list(sys.argv[1:] if argv is None else argv)
-    use_smoke = "--smoke" in argv
-    argv = [a for a in argv if a != "--smoke"]
-    config = parse_config(config_cls, argv, **(dict(smoke or {}) if use_smoke else {}))
-    results = run(config)
-    print("\n".join(summary_lines(results)))
-    for note in results.get("notes", []):
-        print(note)
-    written = [str(Path(config.workdir) / name) for name in (runs.RESULTS_FILE, *outputs)]
-    print("wrote " + ", ".join(written))
-    return results
+    debug = "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
+    try:
+        main(argv)
+    except UserError as err:
+        if debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except TrainingInterrupted as err:
+        print(f"stopped: {err}", file=sys.stderr)
+        return err.exit_status
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`rnn-jax COMMAND [flags]`: dispatches to the study's `main`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"error: unknown command {command!r}; expected one of {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[command][0])
+    return guarded(module.main, rest)
+
+
+def entry_point() -> None:  # [project.scripts] rnn-jax
+    sys.exit(main())

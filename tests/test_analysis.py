@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import rnn_jax
-from rnn_jax import analysis
+from rnn_jax.core import analysis
 
 H, F = 3, 2
 

@@ -21,9 +21,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnn_jax import distributed
-from rnn_jax.cells import init_simple_rnn, simple_rnn_step
-from rnn_jax.unroll import unroll
+from rnn_jax.training import distributed
+from rnn_jax.core.cells import init_simple_rnn, simple_rnn_step
+from rnn_jax.core.unroll import unroll
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SUBPROCESS_TIMEOUT = 90  # seconds, hard limit of every subprocess (they take a few seconds)
@@ -279,7 +279,7 @@ def test_cluster_that_never_assembles_ends_with_a_message():
 
 def tiny_train_config(data_dir, **changes):
     """The IMDB classifier on the tiny fixture dataset: 48 training reviews, batches of 8, 2 epochs."""
-    from rnn_jax.train import TrainConfig
+    from rnn_jax.studies.imdb import TrainConfig
 
     return TrainConfig(**{**dict(model="simple_rnn", vocab_size=30, seq_len=16, embedding_size=8, hidden_size=8,
                                  batch_size=8, num_epochs=2, eval_batch_size=12, checkpoint_every_steps=0,
@@ -288,8 +288,8 @@ def tiny_train_config(data_dir, **changes):
 
 
 def tiny_train_run(data_dir, workdir, **changes) -> dict:
-    from rnn_jax import runs
-    from rnn_jax.train import train_and_evaluate
+    from rnn_jax.training import runs
+    from rnn_jax.studies.imdb import train_and_evaluate
 
     results = train_and_evaluate(tiny_train_config(data_dir, **changes), workdir, progress=False)
     metrics = runs.read_metrics(workdir) if Path(workdir).exists() else []
@@ -356,7 +356,7 @@ def test_training_in_two_processes_matches_one_device(tiny_data, one_device_trai
 
 
 def test_training_config_errors(tiny_data, tmp_path):
-    from rnn_jax.train import train_and_evaluate
+    from rnn_jax.studies.imdb import train_and_evaluate
 
     with pytest.raises(ValueError, match="num_devices must be a positive int or None"):
         train_and_evaluate(tiny_train_config(tiny_data, num_devices=0), tmp_path / "a", progress=False)

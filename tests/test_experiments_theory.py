@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rnn_jax import runs
+from rnn_jax.training import runs
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 sys.path.insert(0, str(EXPERIMENTS))

@@ -14,10 +14,11 @@ import pytest
 from jax.test_util import check_grads
 
 import rnn_jax
-from rnn_jax import fused, unroll
-from rnn_jax.unroll import AUTO_SIMPLE_RNN, _resolve_strategy
+from rnn_jax.core import fused
+from rnn_jax.core import unroll
+from rnn_jax.core.unroll import AUTO_SIMPLE_RNN, _resolve_strategy
 
-unroll_module = importlib.import_module("rnn_jax.unroll")  # `rnn_jax.unroll` is the function
+unroll_module = importlib.import_module("rnn_jax.core.unroll")  # `rnn_jax.unroll` is the function
 
 B, T, F, H = 3, 6, 4, 5
 LENGTHS = jnp.array([6, 2, 0])  # full, partial and empty sequences

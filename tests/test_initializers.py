@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import rnn_jax
-from rnn_jax import initializers
+from rnn_jax.core import initializers
 
 
 @pytest.mark.parametrize("init", ["orthogonal", "identity", "random"])

@@ -9,8 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnn_jax import init_simple_rnn, num_params, simple_rnn_step, unroll
-from rnn_jax.models import MODELS, build_model, init_params
+from rnn_jax import init_simple_rnn, num_params, simple_rnn_step
+from rnn_jax.core import unroll
+from rnn_jax.models.classifiers import MODELS, build_model, init_params
 
 
 @dataclasses.dataclass(frozen=True)

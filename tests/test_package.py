@@ -1,5 +1,5 @@
-"""Package-level guarantees: the pure core imports only JAX, and `import rnn_jax` pulls in no
-TensorFlow, TFDS, matplotlib or torch."""
+"""Package-level guarantees: the folders are layers (each imports only the ones below it), the pure
+core imports only JAX, and `import rnn_jax` pulls in no TensorFlow, TFDS, matplotlib or torch."""
 
 import ast
 import subprocess
@@ -9,37 +9,70 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "rnn_jax"
-CORE_MODULES = ["cells.py", "initializers.py", "unroll.py", "_validation.py"]
-CORE_ALLOWED = {"jax", "numpy", "rnn_jax", "__future__", "typing", "collections", "functools", "dataclasses"}
+CORE_MODULES = sorted(p.name for p in (PACKAGE / "core").glob("*.py"))
+CORE_ALLOWED = {"jax", "numpy", "rnn_jax", "__future__", "typing", "collections", "functools", "dataclasses",
+                "math", "warnings"}
+# The floors, bottom first: a module may import rnn_jax modules of its own floor's folder or of lower floors.
+FLOORS = {"errors": 0, "core": 0, "data": 1, "models": 2, "training": 3, "studies": 4, "cli": 5}
 
 
-def _top_level_imports(path: Path) -> set[str]:
-    names = set()
+def _imports(path: Path) -> list[str]:
+    names = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
+            names.extend(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module.split(".")[0])
+            names.append(node.module)
+            if node.module == "rnn_jax":  # `from rnn_jax import x`: x is a public name or a folder
+                names.extend(f"rnn_jax.{alias.name}" for alias in node.names)
     return names
+
+
+def _floor_of(module: str) -> int | None:
+    """The floor of an rnn_jax module name (None: the package's public names, the core's re-exports)."""
+    parts = module.split(".")
+    if parts[0] != "rnn_jax" or len(parts) == 1:
+        return None
+    return FLOORS.get(parts[1].removesuffix(".py"), FLOORS["core"])
 
 
 @pytest.mark.parametrize("module", CORE_MODULES)
 def test_core_imports_only_jax(module):
-    extra = _top_level_imports(PACKAGE / module) - CORE_ALLOWED
-    assert not extra, f"rnn_jax/{module} imports {sorted(extra)}; the pure core may import only JAX"
+    extra = {name.split(".")[0] for name in _imports(PACKAGE / "core" / module)} - CORE_ALLOWED
+    assert not extra, f"rnn_jax/core/{module} imports {sorted(extra)}; the pure core may import only JAX"
+
+
+def test_every_module_lives_on_a_floor():
+    loose = [p.name for p in PACKAGE.glob("*.py") if p.stem not in FLOORS and p.name != "__init__.py"]
+    folders = [p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"]
+    assert not loose, f"modules outside the layer folders: {loose}"
+    assert set(folders) <= set(FLOORS), f"folders without a floor: {set(folders) - set(FLOORS)}"
+
+
+@pytest.mark.parametrize("path", sorted(p for p in PACKAGE.rglob("*.py") if p.name != "__init__.py" or
+                                        p.parent != PACKAGE), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_point_downward(path):
+    relative = path.relative_to(PACKAGE)
+    own = FLOORS[relative.parts[0].removesuffix(".py")]
+    folder = relative.parts[0]
+    for name in _imports(path):
+        floor = _floor_of(name)
+        if floor is None or name.split(".")[1] == folder:
+            continue
+        assert floor < own, f"rnn_jax/{relative} (floor {own}) imports {name} (floor {floor}): arrows point down"
 
 
 def test_import_rnn_jax_pulls_no_heavy_dependency():
     code = ("import sys, rnn_jax; heavy = [m for m in ('tensorflow', 'tensorflow_datasets', 'matplotlib', "
-            "'torch', 'orbax') if m in sys.modules]; print(heavy); assert not heavy, heavy")
+            "'torch', 'orbax', 'flax', 'optax') if m in sys.modules]; print(heavy); assert not heavy, heavy")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_no_python_loop_over_time_in_the_core():
     # The scan is the only loop over time; `for` loops in the core run over gates or layers.
-    for module in CORE_MODULES:
-        for node in ast.walk(ast.parse((PACKAGE / module).read_text())):
+    for module in ("cells.py", "initializers.py", "unroll.py", "_validation.py"):
+        for node in ast.walk(ast.parse((PACKAGE / "core" / module).read_text())):
             if isinstance(node, ast.For):
                 source = ast.unparse(node.iter)
                 assert "shape" not in source and "seq_len" not in source, f"{module}: loop over {source}"

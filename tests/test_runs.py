@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnn_jax import runs
+from rnn_jax.training import runs
 
 
 @dataclasses.dataclass(frozen=True)

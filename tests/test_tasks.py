@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from rnn_jax import tasks
+from rnn_jax.data.imdb import long_memory as tasks
 
 SPEC = tasks.TaskSpec(seq_len=9, num_answers=4, num_fillers=5)
 

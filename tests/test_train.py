@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from experiments import imdb_sentiment
-from rnn_jax import runs
-from rnn_jax.models import build_model
-from rnn_jax.train import (
+from rnn_jax.training import runs
+from rnn_jax.models.classifiers import build_model
+from rnn_jax.studies.imdb import (
     Batch,
     TrainConfig,
     create_train_state,
@@ -219,7 +219,7 @@ def test_bad_config(tiny_dir, tmp_path, changes, error, message):
 
 
 def test_script_flags_come_from_train_config():
-    from rnn_jax.cli import build_parser
+    from rnn_jax.studies.command import build_parser
 
     flags = {a.dest for a in build_parser(TrainConfig)._actions}
     assert {f.name for f in dataclasses.fields(TrainConfig)} <= flags

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rnn_jax import runs
+from rnn_jax.training import runs
 
 
 def plot_training_curves(workdir: str | os.PathLike, path: str | os.PathLike | None = None,

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnn_jax._validation import check_choice, check_positive_int
+from rnn_jax.core._validation import check_choice, check_positive_int
 
 INPUT_INITS = ("lecun", "glorot")
 RECURRENT_INITS = ("orthogonal", "identity", "random")

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from rnn_jax.cli import build_parser, parse_config, run_experiment
+from rnn_jax.studies.command import build_parser, parse_config, run_experiment
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from rnn_jax import initializers
-from rnn_jax._validation import (
+from rnn_jax.core import initializers
+from rnn_jax.core._validation import (
     check_choice,
     check_floating,
     check_ndim,

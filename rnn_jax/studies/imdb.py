@@ -38,10 +38,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rnn_jax import distributed, runs
-from rnn_jax.cells import num_params
-from rnn_jax.models import MODELS, build_model, init_params
-from rnn_jax.tokenizer import PADDINGS, Vocabulary, build_vocabulary, encode, tokenize
+from rnn_jax.training import distributed
+from rnn_jax.training import runs
+from rnn_jax.core.cells import num_params
+from rnn_jax.models.classifiers import MODELS, build_model, init_params
+from rnn_jax.data.tokenizer import PADDINGS, Vocabulary, build_vocabulary, encode, tokenize
 
 logger = logging.getLogger(__name__)
 
@@ -282,7 +283,7 @@ def prepare_data(config: TrainConfig, vocab: Vocabulary | None = None) -> tuple[
       (tokenizing = splitting into words, counting the vocabulary and encoding ids, for every
       labelled review loaded; wall and CPU seconds).
     """
-    from rnn_jax.data import load_imdb
+    from rnn_jax.data.imdb import load_imdb
 
     start = time.perf_counter()
     raw = load_imdb(config.data_dir, split_seed=config.split_seed, num_validation=config.num_validation,
@@ -645,7 +646,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str | os.PathLike, *, resum
     if main:
         runs.save_results(workdir, results)
     try:
-        from rnn_jax.plotting import plot_training_curves
+        from rnn_jax.training.curves import plot_training_curves
 
         if main:
             plot_training_curves(workdir, workdir / CURVES_FILE)
@@ -674,7 +675,7 @@ def _save_best_params(workdir: Path, params: Any) -> None:
 def load_run(workdir: str | os.PathLike) -> tuple[TrainConfig, Any, Vocabulary]:
     """`(config, params, vocab)` of a finished run: its config, best parameters and vocabulary.
 
-    `params` is the Flax parameter tree (see `rnn_jax.models`): e.g. a Simple RNN's
+    `params` is the Flax parameter tree (see `rnn_jax.models.classifiers`): e.g. a Simple RNN's
     `params["rnn"]["A"]` [H, H + E] and `params["rnn"]["b"]` [H].
     """
     import orbax.checkpoint as ocp

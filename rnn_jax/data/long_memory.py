@@ -31,9 +31,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from rnn_jax import cells
-from rnn_jax._validation import check_choice, check_positive_int, is_concrete
-from rnn_jax.unroll import unroll
+from rnn_jax.core import cells
+from rnn_jax.core._validation import check_choice, check_positive_int, is_concrete
+from rnn_jax.core.unroll import unroll
 
 CELLS = ("simple_rnn", "lstm", "gru")
 

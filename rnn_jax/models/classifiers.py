@@ -35,9 +35,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from rnn_jax import cells
-from rnn_jax.tokenizer import NUM_SPECIAL_IDS, PADDINGS
-from rnn_jax.unroll import bidirectional, stacked_unroll, unroll
+from rnn_jax.core import cells
+from rnn_jax.data.tokenizer import NUM_SPECIAL_IDS, PADDINGS
+from rnn_jax.core.unroll import bidirectional, stacked_unroll, unroll
 
 MODELS = ("logreg", "simple_rnn", "lstm", "gru", "birnn", "stacked")
 
@@ -142,7 +142,7 @@ def build_model(config: Any) -> nn.Module:
 
     Args:
       config: any object with `model`, `vocab_size`, `seq_len`, `embedding_size`, `hidden_size`,
-        `num_layers`, `padding` and `embedding_dropout` (e.g. `rnn_jax.train.TrainConfig`).
+        `num_layers`, `padding` and `embedding_dropout` (e.g. `rnn_jax.studies.imdb.TrainConfig`).
 
     Returns:
       A module called as `model.apply(variables, ids [B, T], lengths [B], train=...) -> logits [B]`.

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rnn_jax import runs
+from rnn_jax.training import runs
 
 CELL_LABELS = {"simple_rnn": "Simple RNN", "lstm": "LSTM", "gru": "GRU"}
 

@@ -22,8 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnn_jax import cells, fused
-from rnn_jax._validation import check_choice, check_floating, check_ndim, check_positive_int, is_concrete
+from rnn_jax.core import cells
+from rnn_jax.core import fused
+from rnn_jax.core._validation import check_choice, check_floating, check_ndim, check_positive_int, is_concrete
 
 StepFn = Callable[[Any, Any, jax.Array], Any]
 
@@ -58,7 +59,7 @@ def _resolve_strategy(strategy: str, step_fn: StepFn) -> str:
     """Which implementation runs. "hoisted", "custom_vjp" and "custom_jvp" exist for the Simple RNN only.
 
     "auto" runs `AUTO_SIMPLE_RNN` = "custom_jvp" for the Simple RNN (the cuDNN-style backward pass
-    of `rnn_jax.fused`) and "step" for the other cells. Measured on a quiet 2-core AMD EPYC with
+    of `rnn_jax.core.fused`) and "step" for the other cells. Measured on a quiet 2-core AMD EPYC with
     `python experiments/benchmark_unroll.py --gated_configs "" --unroll_factor_configs ""
     --repeats 20 --compile_lengths 100,10000 --python_unrolled_max_len 100
     --out results/benchmark/simple_rnn` (medians, fwd+bwd in ms,
@@ -70,7 +71,7 @@ def _resolve_strategy(strategy: str, step_fn: StepFn) -> str:
     (README.md, Performance), so auto takes "custom_jvp", which keeps `jax.jvp` / `jax.jacfwd`
     working (rnn_jax.analysis uses them) where "custom_vjp" cannot. On an H200 the same ranking
     held (results/benchmark/gpu_h200). The scan's unroll factor and the input hoisting are chosen
-    per backend: `SCAN_UNROLL`, `rnn_jax.fused.HOIST_INPUT`.
+    per backend: `SCAN_UNROLL`, `rnn_jax.core.fused.HOIST_INPUT`.
     """
     check_choice("strategy", strategy, STRATEGIES)
     activation = _simple_rnn_activation(step_fn)
@@ -167,7 +168,7 @@ def unroll(step_fn: StepFn, params: Any, xs: jax.Array, h0: Any = None, *,
       strategy: "auto" (the fastest measured: see `_resolve_strategy`), "step" (one matmul on
         [h; x] per step, differentiated by JAX), or, for the Simple RNN only: "hoisted" (A_x @ x_t
         for all t as one matmul before the scan, which then carries only A_h @ h), "custom_vjp"
-        (`rnn_jax.fused`: a hand-written backward pass whose scan carries only dh, the weight
+        (`rnn_jax.core.fused`: a hand-written backward pass whose scan carries only dh, the weight
         gradients then computed as single matmuls over all steps, as cuDNN does; reverse mode
         only, no `jax.jvp`/`jax.jacfwd`) or "custom_jvp" (the same backward pass obtained by
         transposing a custom JVP, so forward mode works too). With the "custom_*" strategies
@@ -231,7 +232,7 @@ def unroll(step_fn: StepFn, params: Any, xs: jax.Array, h0: Any = None, *,
 
 
 def _fused_unroll(params, xs, h0, mask, **options) -> tuple[jax.Array, jax.Array | None]:
-    """`rnn_jax.fused.simple_rnn_unroll`, which wants a batch: one sequence [T, F] becomes [1, T, F]."""
+    """`rnn_jax.core.fused.simple_rnn_unroll`, which wants a batch: one sequence [T, F] becomes [1, T, F]."""
     if xs.ndim == 3:
         return fused.simple_rnn_unroll(params, xs, h0, mask, **options)
     h_last, hs = fused.simple_rnn_unroll(params, xs[None], h0[None],

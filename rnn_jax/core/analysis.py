@@ -24,9 +24,9 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from rnn_jax import cells
-from rnn_jax._validation import check_choice, check_floating, check_ndim, check_positive_int
-from rnn_jax.unroll import StepFn, unroll
+from rnn_jax.core import cells
+from rnn_jax.core._validation import check_choice, check_floating, check_ndim, check_positive_int
+from rnn_jax.core.unroll import StepFn, unroll
 
 __all__ = [
     "hidden_state_grads",

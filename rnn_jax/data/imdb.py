@@ -25,15 +25,13 @@ from typing import NamedTuple
 
 import numpy as np
 
+from rnn_jax.errors import DatasetNotFoundError  # noqa: F401  (raised here; re-exported)
+
 DATASET = "imdb_reviews"
 CONFIG = "plain_text"
 VERSION = "1.0.0"
 NUM_TRAIN = 20_000
 NUM_VALIDATION = 5_000
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """The prepared `imdb_reviews` is not in the data directory and cannot be downloaded here."""
 
 
 class Split(NamedTuple):

@@ -1,0 +1,1 @@
+"""Flax models built on the core: the IMDB classifiers (embedding -> recurrence -> head)."""

@@ -1,0 +1,1 @@
+"""The experiments as importable code: IMDB classification, the lecture report, the benchmark, ..."""
