@@ -3,39 +3,17 @@
     python experiments/imdb_sentiment.py --model simple_rnn --data_dir ../shared/tfds
     python experiments/imdb_sentiment.py --model lstm --workdir runs/imdb/lstm --resume
 
-Every flag is a field of `rnn_jax.train.TrainConfig` (see --help); `--workdir` and `--resume` are
-the script's own. With `--resume` the run's config.json supplies the defaults.
+The same as the console command `rnn-jax imdb`. Every flag is a field of
+`rnn_jax.studies.imdb.TrainConfig` (see --help); `--workdir`, `--resume` and `--no_progress` are the
+run's own. With `--resume` the run's config.json supplies the defaults. A mistake of the user's
+prints one line `error: ...` (exit status 2; `--debug` shows the traceback); SIGTERM or Ctrl-C
+checkpoints the current step and exits with 143 / 130.
 """
 
-from __future__ import annotations
-
 import sys
-from pathlib import Path
 
-from rnn_jax.training import runs
-from rnn_jax.studies.command import build_parser
-from rnn_jax.studies.imdb import TrainConfig, load_config, train_and_evaluate
-
-
-def main(argv: list[str] | None = None) -> dict:
-    argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(TrainConfig)
-    parser.add_argument("--workdir", default=None,
-                        help="run folder (default: runs/imdb/<model>_seed<seed>)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --workdir")
-    parser.add_argument("--no_progress", action="store_true", help="no tqdm bars")
-    script_flags = ("workdir", "resume", "no_progress")
-    first = parser.parse_args(argv)
-    if first.resume and first.workdir and (Path(first.workdir) / runs.CONFIG_FILE).exists():
-        # The saved config supplies the defaults; flags given again must agree with it.
-        parser.set_defaults(**vars(load_config(first.workdir)))
-    args = vars(parser.parse_args(argv))
-    options = {name: args.pop(name) for name in script_flags}
-    config = TrainConfig(**args)
-    workdir = options["workdir"] or f"runs/imdb/{config.model}_seed{config.seed}"
-    return train_and_evaluate(config, workdir, resume=options["resume"],
-                              progress=not options["no_progress"])
-
+from rnn_jax.cli import guarded
+from rnn_jax.studies.imdb import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(guarded(main))

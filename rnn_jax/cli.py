@@ -64,7 +64,8 @@ def guarded(main: Callable[[list[str]], object], argv: Sequence[str] | None = No
     except UserError as err:
         if debug:
             raise
-        print(f"error: {err}", file=sys.stderr)
+        message = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        print(f"error: {message}", file=sys.stderr)  # one line, whatever the message's layout
         return 2
     except TrainingInterrupted as err:
         print(f"stopped: {err}", file=sys.stderr)
@@ -88,3 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def entry_point() -> None:  # [project.scripts] rnn-jax
     sys.exit(main())
+
+
+if __name__ == "__main__":  # python -m rnn_jax.cli ...
+    entry_point()

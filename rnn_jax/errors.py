@@ -20,7 +20,11 @@ class RunFolderError(UserError, FileExistsError):
 
 
 class ResumeError(UserError, ValueError):
-    """A run cannot be resumed: no run or checkpoint there, or a config that differs from the saved one."""
+    """A run cannot be resumed with this config: it differs from the run's saved config.json."""
+
+
+class RunNotFoundError(UserError, FileNotFoundError):
+    """Nothing to resume or load where a run was expected: no config.json, no checkpoint, no best parameters."""
 
 
 class CheckpointError(UserError, ValueError):

@@ -1,10 +1,11 @@
-"""Tests for rnn_jax.cli: command lines generated from config dataclasses."""
+"""Tests for rnn_jax.studies.command: command lines generated from config dataclasses (tyro)."""
 
 import dataclasses
 
 import pytest
 
-from rnn_jax.studies.command import build_parser, parse_config, run_experiment
+from rnn_jax.errors import ConfigError
+from rnn_jax.studies.command import parse_config, parse_flags, run_experiment
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,21 +24,32 @@ def test_defaults_and_overrides():
     config = parse_config(ToyConfig, ["--hidden_size", "8", "--learning_rate", "0.1", "--clip_norm", "1.5",
                                       "--model", "lstm", "--resume"])
     assert config == ToyConfig(8, 0.1, 1.5, "lstm", True)
-    assert parse_config(ToyConfig, ["--clip_norm", "none", "--no-resume"]).clip_norm is None
+    assert parse_config(ToyConfig, ["--clip_norm", "None", "--no-resume"]).clip_norm is None
+    assert parse_config(ToyConfig, ["--no_resume"]).resume is False  # both spellings of the negation
     assert parse_config(ToyConfig, [], hidden_size=4).hidden_size == 4
 
 
-def test_help_lists_every_field():
-    text = build_parser(ToyConfig).format_help()
-    for name in ("--hidden_size", "--learning_rate", "--clip_norm", "--model", "--resume", "step size"):
+def test_help_lists_every_field(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        parse_config(ToyConfig, ["--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    for name in ("--hidden_size", "--learning_rate", "--clip_norm", "--model", "--resume", "step size", "lstm"):
         assert name in text
 
 
-@pytest.mark.parametrize("argv", [["--model", "transformer"], ["--hidden_size", "big"], ["--unknown", "1"]])
-def test_bad_flags_exit_with_a_message(argv, capsys):
-    with pytest.raises(SystemExit):
+@pytest.mark.parametrize("argv, message", [(["--model", "transformer"], "invalid choice 'transformer'"),
+                                           (["--hidden_size", "big"], "Error parsing --hidden_size"),
+                                           (["--unknown", "1"], "Unrecognized options: --unknown")])
+def test_bad_flags_raise_one_line(argv, message):
+    with pytest.raises(ConfigError, match=message) as err:
         parse_config(ToyConfig, argv)
-    assert "error" in capsys.readouterr().err
+    assert "\n" not in str(err.value)
+
+
+def test_flags_of_two_configs_share_one_command_line():
+    toy, experiment = parse_flags([ToyConfig, ToyExperimentConfig], ["--hidden_size", "3", "--size", "5"])
+    assert toy == ToyConfig(hidden_size=3) and experiment == ToyExperimentConfig(size=5)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Tests of rnn_jax.train: steps, non-finite updates, a tiny run end to end, resumption, bad inputs."""
+"""Tests of rnn_jax.studies.imdb on the shared loop: steps, non-finite updates, a tiny run end to end,
+resumption, a corrupt checkpoint, preemption by a real signal, bad inputs and their one-line errors."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import imdb_sentiment
 from rnn_jax.training import runs
 from rnn_jax.models.classifiers import build_model
+from rnn_jax.studies import imdb as imdb_study
 from rnn_jax.studies.imdb import (
     Batch,
     TrainConfig,
@@ -26,6 +27,7 @@ from rnn_jax.studies.imdb import (
     train_and_evaluate,
     train_step,
 )
+from rnn_jax.errors import CheckpointError
 from tests.imdb_fixture import write_tiny_imdb
 
 TIMING_KEYS = {"epoch_seconds", "epoch_seconds_all", "tokens_per_second", "compile_seconds",
@@ -128,7 +130,7 @@ def finished_run(tiny_dir, tmp_path_factory):
             "--checkpoint_every_steps", "5", "--data_dir", str(tiny_dir), "--no-download", "--num_validation", "20",
             "--max_train_examples", "48", "--max_eval_examples", "20", "--workdir", str(workdir),
             "--no_progress"]
-    results = imdb_sentiment.main(argv)
+    results = imdb_study.main(argv)
     return workdir, results
 
 
@@ -182,14 +184,35 @@ def test_resume_errors(finished_run, tiny_dir, tmp_path):
         train_and_evaluate(config, empty, resume=True, progress=False)
 
 
-def test_corrupt_checkpoint(tiny_dir, tmp_path):
+def _corrupt(checkpoint):
+    """Overwrites one data file of an orbax checkpoint (the largest array file of its state)."""
+    files = sorted((p for p in (checkpoint / "state").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    files[-1].write_bytes(b"garbage")
+    return files[-1]
+
+
+def test_corrupt_newest_checkpoint_resumes_from_the_one_before(finished_run, tiny_dir, tmp_path, capsys):
+    full_dir, full = finished_run
+    config = tiny_config(tiny_dir)
+    workdir = tmp_path / "corrupt"
+    train_and_evaluate(config, workdir, progress=False, stop_after_steps=8)  # checkpoints 5 and 8
+    _corrupt(workdir / "checkpoints" / "8")
+    capsys.readouterr()
+    resumed = train_and_evaluate(config, workdir, resume=True, progress=False)
+    captured = capsys.readouterr()
+    assert f"warning: checkpoint {workdir / 'checkpoints' / '8'} cannot be read" in captured.err
+    assert "resumed from step 5" in captured.out
+    assert _without_timings(resumed) == _without_timings(full)
+    assert _metrics_without_timings(workdir) == _metrics_without_timings(full_dir)
+    assert (workdir / "checkpoints_corrupt" / "8").is_dir()  # set aside, not deleted
+
+
+def test_no_intact_checkpoint_is_one_clear_error(tiny_dir, tmp_path):
     config = tiny_config(tiny_dir, num_epochs=1)
     workdir = tmp_path / "corrupt"
     train_and_evaluate(config, workdir, progress=False, stop_after_steps=3)
-    for path in (workdir / "checkpoints" / "3" / "state").rglob("*"):
-        if path.is_file():
-            path.write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="is corrupt or incomplete"):
+    _corrupt(workdir / "checkpoints" / "3")
+    with pytest.raises(CheckpointError, match="no checkpoint can be read"):
         train_and_evaluate(config, workdir, resume=True, progress=False)
 
 
@@ -218,12 +241,15 @@ def test_bad_config(tiny_dir, tmp_path, changes, error, message):
         train_and_evaluate(tiny_config(tiny_dir, **changes), tmp_path / "bad", progress=False)
 
 
-def test_script_flags_come_from_train_config():
-    from rnn_jax.studies.command import build_parser
-
-    flags = {a.dest for a in build_parser(TrainConfig)._actions}
-    assert {f.name for f in dataclasses.fields(TrainConfig)} <= flags
-    assert all(f.metadata.get("help") for f in dataclasses.fields(TrainConfig))
+def test_flags_come_from_train_config(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        imdb_study.main(["--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    for field in dataclasses.fields(TrainConfig):
+        assert f"--{field.name}" in text, field.name
+        assert field.metadata.get("help"), field.name
+    assert "--no-download" in text or "--no_download" in text
 
 
 @pytest.mark.real_data
@@ -238,7 +264,7 @@ def test_smoke_run_on_the_real_imdb(real_tfds_dir, tmp_path):
 
 
 def test_table_script_runs_seeds_and_tabulates(tiny_dir, tmp_path):
-    from experiments import imdb_table
+    from rnn_jax.studies import imdb_table
 
     flags = ["--vocab_size", "30", "--seq_len", "16", "--embedding_size", "8", "--hidden_size", "8",
              "--batch_size", "8", "--num_epochs", "1", "--eval_batch_size", "16", "--checkpoint_every_steps",

@@ -17,10 +17,23 @@ import statistics
 import sys
 from pathlib import Path
 
-from rnn_jax.training import runs
-from rnn_jax.studies.command import build_parser
+from rnn_jax.errors import ConfigError
 from rnn_jax.models.classifiers import MODELS
-from rnn_jax.studies.imdb import CHECKPOINT_DIR, TrainConfig, train_and_evaluate
+from rnn_jax.studies.command import parse_flags
+from rnn_jax.studies.imdb import TrainConfig, train_and_evaluate
+from rnn_jax.training import checkpoints, runs
+
+
+@dataclasses.dataclass(frozen=True)
+class TableOptions:
+    """The table's own flags (every TrainConfig flag applies to each of its runs)."""
+
+    models: str = dataclasses.field(default=",".join(MODELS), metadata={"help": "comma-separated models"})
+    seeds: str = dataclasses.field(default="0,1,2", metadata={"help": "comma-separated seeds"})
+    runs: str = dataclasses.field(default="runs/imdb_table", metadata={"help": "folder of the run folders"})
+    out: str = dataclasses.field(default="results/imdb", metadata={"help": "where table.md and table.json go"})
+    summarize_only: bool = dataclasses.field(default=False, metadata={
+        "help": "train nothing: tabulate the finished runs only"})
 
 PUBLISHED = {  # ../shared/docs/lecture-summary.md (same settings: 10k words, last 500, emb 32, state 32)
     "logreg": "validation ~76 % (Chollet §6.1, 20 words)",
@@ -86,56 +99,56 @@ def _copy_run_files(workdir: Path, target: Path, with_plot: bool) -> None:
             shutil.copyfile(workdir / name, target / name)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(TrainConfig, description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated models")
-    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
-    parser.add_argument("--runs", default="runs/imdb_table", help="folder of the run folders")
-    parser.add_argument("--out", default="results/imdb", help="where table.md and table.json go")
-    parser.add_argument("--summarize_only", action="store_true",
-                        help="train nothing: tabulate the finished runs only")
-    args = vars(parser.parse_args(argv))
-    models = [m for m in args.pop("models").split(",") if m]
-    seeds = [int(s) for s in args.pop("seeds").split(",") if s]
-    runs_dir, out = Path(args.pop("runs")), Path(args.pop("out"))
-    summarize_only = args.pop("summarize_only")
-    unknown = sorted(set(models) - set(MODELS))
-    if unknown:
-        raise SystemExit(f"unknown models {unknown}; expected some of {list(MODELS)}")
-    base = TrainConfig(**args)
-    rows = []
-    for model in models:
-        for seed in seeds:
-            config = dataclasses.replace(base, model=model, seed=seed)
-            workdir = runs_dir / f"{model}_seed{seed}"
-            if (workdir / runs.RESULTS_FILE).exists():
-                result = runs.load_json(workdir / runs.RESULTS_FILE)
-                print(f"{workdir}: done, test accuracy {100 * result['test_accuracy']:.2f}%")
-            elif summarize_only:
-                print(f"{workdir}: not finished, left out")
-                continue
-            else:
-                resume = (workdir / CHECKPOINT_DIR).exists() and any((workdir / CHECKPOINT_DIR).iterdir())
-                print(f"=== {model} seed {seed} -> {workdir}" + (" (resuming)" if resume else ""), flush=True)
-                result = train_and_evaluate(config, workdir, resume=resume, progress=False)
-            rows.append({**result, "workdir": str(workdir)})
-            _copy_run_files(workdir, out / "runs" / workdir.name, with_plot=seed == seeds[0])
-            table = summarize(rows)
-            out.mkdir(parents=True, exist_ok=True)
-            command = "python experiments/imdb_table.py " + " ".join(argv)
-            (out / "table.md").write_text(to_markdown(table, command))
-            (out / "table.json").write_text(json.dumps(
-                {"command": command, "config": None if summarize_only else dataclasses.asdict(base),
-                 "models": table,
-                 "runs": [{k: r[k] for k in ("model", "seed", "test_accuracy", "test_loss", "best_epoch",
-                                            "best_validation_accuracy", "epochs_run", "epoch_seconds",
-                                            "tokens_per_second", "tokenize_seconds", "skipped_updates",
-                                            "num_params", "workdir", "device")} for r in rows]},
-                indent=2) + "\n")
-    print((out / "table.md").read_text())
+def _run_or_read(config: TrainConfig, workdir: Path, summarize_only: bool) -> dict | None:
+    """The run's results: read when finished, else trained (resumed when it has checkpoints)."""
+    if (workdir / runs.RESULTS_FILE).exists():
+        result = runs.load_json(workdir / runs.RESULTS_FILE)
+        print(f"{workdir}: done, test accuracy {100 * result['test_accuracy']:.2f}%")
+        return result
+    if summarize_only:
+        print(f"{workdir}: not finished, left out")
+        return None
+    resume = checkpoints.has_checkpoints(workdir)
+    print(f"=== {config.model} seed {config.seed} -> {workdir}" + (" (resuming)" if resume else ""), flush=True)
+    return train_and_evaluate(config, workdir, resume=resume, progress=False)
+
+
+RUN_KEYS = ("model", "seed", "test_accuracy", "test_loss", "best_epoch", "best_validation_accuracy",
+            "epochs_run", "epoch_seconds", "tokens_per_second", "tokenize_seconds", "skipped_updates",
+            "num_params", "workdir", "device")
+
+
+def _write_table(out: Path, rows: list[dict], command: str, base: TrainConfig | None) -> dict:
+    table = summarize(rows)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "table.md").write_text(to_markdown(table, command))
+    (out / "table.json").write_text(json.dumps(
+        {"command": command, "config": None if base is None else dataclasses.asdict(base), "models": table,
+         "runs": [{k: r.get(k) for k in RUN_KEYS} for r in rows]}, indent=2) + "\n")
     return table
 
 
-if __name__ == "__main__":
-    main()
+def main(argv: list[str] | None = None) -> dict:
+    """`rnn-jax imdb-table` / `python experiments/imdb_table.py`: train (or read) every run, tabulate."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    base, options = parse_flags([TrainConfig, TableOptions], argv, description=__doc__.splitlines()[0])
+    models = [m for m in options.models.split(",") if m]
+    seeds = [int(s) for s in options.seeds.split(",") if s]
+    unknown = sorted(set(models) - set(MODELS))
+    if unknown:
+        raise ConfigError(f"unknown models {unknown}; expected some of {list(MODELS)}")
+    runs_dir, out = Path(options.runs), Path(options.out)
+    command = "python experiments/imdb_table.py " + " ".join(argv)
+    rows, table = [], {}
+    for model in models:
+        for seed in seeds:
+            workdir = runs_dir / f"{model}_seed{seed}"
+            result = _run_or_read(dataclasses.replace(base, model=model, seed=seed), workdir,
+                                  options.summarize_only)
+            if result is None:
+                continue
+            rows.append({**result, "workdir": str(workdir)})
+            _copy_run_files(workdir, out / "runs" / workdir.name, with_plot=seed == seeds[0])
+            table = _write_table(out, rows, command, None if options.summarize_only else base)
+    print((out / "table.md").read_text())
+    return table

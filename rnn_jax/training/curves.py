@@ -10,11 +10,11 @@ from rnn_jax.training import runs
 
 def plot_training_curves(workdir: str | os.PathLike, path: str | os.PathLike | None = None,
                          title: str | None = None) -> Path:
-    """Loss and accuracy per epoch, training vs validation, with the best epoch marked.
+    """Each metric per epoch, training vs validation, one panel each, with the best epoch marked.
 
     Args:
-      workdir: a run folder holding `metrics.jsonl` (records with `epoch`, `train_loss`,
-        `validation_loss`, `train_accuracy`, `validation_accuracy`, `best_epoch`).
+      workdir: a run folder holding `metrics.jsonl` (records with `epoch`, `best_epoch` and pairs
+        `train_<metric>` / `validation_<metric>`, e.g. loss and accuracy, or loss and perplexity).
       path: the PNG to write (default `workdir/curves.png`).
       title: the figure's title (default: the folder's name).
 
@@ -31,24 +31,30 @@ def plot_training_curves(workdir: str | os.PathLike, path: str | os.PathLike | N
         raise ValueError(f"{Path(workdir) / runs.METRICS_FILE} holds no epochs to plot")
     path = Path(path) if path is not None else Path(workdir) / "curves.png"
     epochs = [r["epoch"] for r in records]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, name, scale in ((axes[0], "loss", 1.0), (axes[1], "accuracy", 100.0)):
+    names = [k.removeprefix("train_") for k in records[0] if k.startswith("train_")
+             and f"validation_{k.removeprefix('train_')}" in records[0]]
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.8), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        scale, unit = (100.0, " (%)") if name == "accuracy" else (1.0, UNITS.get(name, ""))
         for split, style in (("train", "o-"), ("validation", "s-")):
-            values = [_number(r.get(f"{split}_{name}")) * scale for r in records]
-            ax.plot(epochs, values, style, label=split, markersize=4)
+            ax.plot(epochs, [_number(r.get(f"{split}_{name}")) * scale for r in records], style, label=split,
+                    markersize=4)
         ax.set_xlabel("epoch")
-        ax.set_ylabel(name + (" (%)" if name == "accuracy" else " (binary cross-entropy)"))
+        ax.set_ylabel(name + unit)
         ax.grid(alpha=0.3)
     best = records[-1].get("best_epoch")
     if best:
-        for ax in axes:
+        for ax in axes[0]:
             ax.axvline(best, color="gray", linestyle=":", label=f"best epoch {best}")
-    axes[1].legend()
+    axes[0][-1].legend()
     fig.suptitle(title or Path(workdir).absolute().name)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+UNITS = {"loss": " (cross-entropy)"}
 
 
 def _number(value) -> float:

@@ -41,6 +41,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from rnn_jax.errors import ConfigError, UserError
+
 DATA_AXIS = "data"
 ENV_COORDINATOR_ADDRESS = "JAX_COORDINATOR_ADDRESS"
 ENV_NUM_PROCESSES = "JAX_NUM_PROCESSES"
@@ -51,11 +53,11 @@ TIMEOUT_EXIT_CODE = 75
 _JAX_GRACE_SECONDS = 10
 
 
-class CoordinatorTimeoutError(TimeoutError):
+class CoordinatorTimeoutError(UserError, TimeoutError):
     """The coordinator (process 0) could not be reached within the timeout."""
 
 
-class ProcessCountMismatchError(ValueError):
+class ProcessCountMismatchError(UserError, ValueError):
     """The processes were started with different `num_processes`."""
 
 
@@ -91,7 +93,7 @@ def parse_address(address: str) -> tuple[str, int]:
     host, sep, port = str(address).rpartition(":")
     host = host.strip("[]")  # "[::1]:1234"
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"coordinator_address must look like host:port (e.g. 127.0.0.1:1234), "
+        raise ConfigError(f"coordinator_address must look like host:port (e.g. 127.0.0.1:1234), "
                          f"got {address!r}")
     return host, int(port)
 
@@ -103,19 +105,19 @@ def _int_from_env(environ: Mapping[str, str], name: str) -> int | None:
     try:
         return int(text)
     except ValueError:
-        raise ValueError(f"${name} must be an integer, got {text!r}") from None
+        raise ConfigError(f"${name} must be an integer, got {text!r}") from None
 
 
 def validate_cluster(num_processes: int | None, process_id: int | None) -> None:
     """ValueError unless `num_processes >= 1` and `0 <= process_id < num_processes` (None: unchecked)."""
     if num_processes is not None and (isinstance(num_processes, bool) or not isinstance(num_processes, int)
                                       or num_processes < 1):
-        raise ValueError(f"num_processes must be a positive int, got {num_processes!r}")
+        raise ConfigError(f"num_processes must be a positive int, got {num_processes!r}")
     if process_id is not None:
         if isinstance(process_id, bool) or not isinstance(process_id, int) or process_id < 0:
-            raise ValueError(f"process_id must be a non-negative int, got {process_id!r}")
+            raise ConfigError(f"process_id must be a non-negative int, got {process_id!r}")
         if num_processes is not None and process_id >= num_processes:
-            raise ValueError(f"process_id {process_id} is out of range for num_processes {num_processes}: "
+            raise ConfigError(f"process_id {process_id} is out of range for num_processes {num_processes}: "
                              f"the ids are 0..{num_processes - 1}, one per process")
 
 
@@ -153,7 +155,7 @@ def resolve_cluster(coordinator_address: str | None = None, num_processes: int |
         return ClusterSpec(None, None, None, cluster)
     missing = [k for k, v in values.items() if v is None]
     if missing and cluster is None:
-        raise ValueError(f"a multi-process run needs --coordinator_address, --num_processes and "
+        raise ConfigError(f"a multi-process run needs --coordinator_address, --num_processes and "
                          f"--process_id (or ${ENV_COORDINATOR_ADDRESS}, ${ENV_NUM_PROCESSES}, "
                          f"${ENV_PROCESS_ID}); missing: {', '.join(missing)}")
     if values["coordinator_address"] is not None:
@@ -191,7 +193,7 @@ def check_port_free(address: str) -> None:
         try:
             probe.bind(("", port))
         except OSError as err:
-            raise ValueError(f"the coordinator port {port} of {address} is already in use on this machine "
+            raise ConfigError(f"the coordinator port {port} of {address} is already in use on this machine "
                              f"({err.strerror}): another run may be using it; choose another port") from None
 
 
@@ -287,13 +289,13 @@ def make_mesh(num_devices: int | None = None) -> Mesh:
     if num_devices is None:
         num_devices = len(devices)
     if isinstance(num_devices, bool) or not isinstance(num_devices, int) or num_devices < 1:
-        raise ValueError(f"num_devices must be a positive int or None, got {num_devices!r}")
+        raise ConfigError(f"num_devices must be a positive int or None, got {num_devices!r}")
     if num_devices > len(devices):
-        raise ValueError(f"num_devices {num_devices} but only {len(devices)} {devices[0].platform} devices "
+        raise ConfigError(f"num_devices {num_devices} but only {len(devices)} {devices[0].platform} devices "
                          "are visible; for simulated CPU devices start Python with "
                          f"XLA_FLAGS=--xla_force_host_platform_device_count={num_devices}")
     if num_devices % num_processes:
-        raise ValueError(f"num_devices {num_devices} does not split evenly over {num_processes} processes")
+        raise ConfigError(f"num_devices {num_devices} does not split evenly over {num_processes} processes")
     per_process = num_devices // num_processes
     chosen = []
     for index in range(num_processes):
@@ -319,7 +321,7 @@ def check_batch_size(batch_size: int, mesh: Mesh, name: str = "batch_size") -> N
         lower = (batch_size // num_devices) * num_devices
         upper = lower + num_devices
         hint = f"{lower} or {upper}" if lower else f"{upper}"
-        raise ValueError(f"the global {name} {batch_size} is not divisible by the {num_devices} devices "
+        raise ConfigError(f"the global {name} {batch_size} is not divisible by the {num_devices} devices "
                          f"of the mesh (each device takes an equal share): use {hint}, or "
                          "--num_devices that divides it")
 
@@ -332,7 +334,7 @@ def local_rows(batch_size: int, mesh: Mesh, batch_axis: int = 0) -> slice:
     spans = sorted({(s[batch_axis].start or 0, s[batch_axis].stop or batch_size) for s in indices})
     start, stop = spans[0][0], spans[-1][1]
     if sum(b - a for a, b in spans) != stop - start:  # make_mesh orders devices so this cannot happen
-        raise ValueError(f"this process's rows {spans} are not one contiguous block")
+        raise ConfigError(f"this process's rows {spans} are not one contiguous block")
     return slice(start, stop)
 
 

@@ -15,13 +15,14 @@ METRICS_FILE = "metrics.jsonl"
 RESULTS_FILE = "results.json"
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """`value` as JSON can hold it: dataclasses and mappings as dicts, tuples as lists, NaN/inf as strings."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _jsonable(dataclasses.asdict(value))
+        return jsonable(dataclasses.asdict(value))
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, Path):
         return str(value)
     if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy / jax scalars
@@ -47,7 +48,7 @@ def make_workdir(workdir: str | os.PathLike) -> Path:
 def save_config(workdir: str | os.PathLike, config: Any) -> Path:
     """Writes the run's config (a dataclass or mapping) to `workdir/config.json`."""
     path = make_workdir(workdir) / CONFIG_FILE
-    _atomic_write(path, json.dumps(_jsonable(config), indent=2, sort_keys=True) + "\n")
+    _atomic_write(path, json.dumps(jsonable(config), indent=2, sort_keys=True) + "\n")
     return path
 
 
@@ -55,7 +56,7 @@ def append_metrics(workdir: str | os.PathLike, record: Mapping[str, Any]) -> Non
     """Appends one JSON object as a line of `workdir/metrics.jsonl`."""
     path = make_workdir(workdir) / METRICS_FILE
     with path.open("a") as f:
-        f.write(json.dumps(_jsonable(record), sort_keys=True) + "\n")
+        f.write(json.dumps(jsonable(record), sort_keys=True) + "\n")
 
 
 def read_metrics(workdir: str | os.PathLike) -> list[dict[str, Any]]:
@@ -80,7 +81,7 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
 def save_results(workdir: str | os.PathLike, results: Mapping[str, Any]) -> Path:
     """Writes `workdir/results.json`."""
     path = make_workdir(workdir) / RESULTS_FILE
-    _atomic_write(path, json.dumps(_jsonable(results), indent=2, sort_keys=True) + "\n")
+    _atomic_write(path, json.dumps(jsonable(results), indent=2, sort_keys=True) + "\n")
     return path
 
 
