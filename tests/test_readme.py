@@ -30,3 +30,27 @@ def test_readme_starts_with_the_two_commands():
     ci = (ROOT / ".ci" / "run").read_text()
     test_line = next(line for line in first.splitlines() if "pytest" in line)
     assert test_line.strip() in ci, ".ci/run must run exactly the README's test command"
+
+
+def test_layout_table_matches_the_folders():
+    text = (ROOT / "README.md").read_text()
+    layout = text.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    package = ROOT / "rnn_jax"
+    folders = sorted(p.name for p in package.iterdir() if p.is_dir() and p.name != "__pycache__")
+    for folder in folders:
+        assert f"`rnn_jax/{folder}/`" in layout, f"the README's layout table does not show rnn_jax/{folder}/"
+    for row in re.findall(r"`rnn_jax/(\w+)/`: ([^|]+)\|", layout):
+        folder, files = row
+        for name in re.findall(r"`(\w+\.py)`", files):
+            assert (package / folder / name).is_file(), f"README names rnn_jax/{folder}/{name}, which does not exist"
+    for name in re.findall(r"`rnn_jax/(\w+\.py)`", layout):
+        assert (package / name).is_file(), name
+
+
+def test_console_commands_are_documented():
+    from rnn_jax import cli
+
+    text = (ROOT / "README.md").read_text()
+    assert "## Console commands" in text and "rnn-jax --help" in text
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'rnn-jax = "rnn_jax.cli:entry_point"' in pyproject and cli.COMMANDS
