@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "imdb-table": ("rnn_jax.studies.imdb_table", "several seeds of several IMDB classifiers, one table"),
     "benchmark": ("rnn_jax.studies.benchmark", "time jitted unrolling against flax, torch and Python loops"),
     "unroll-parts": ("rnn_jax.studies.unroll_parts", "time the parts of the fused forward and backward"),
-    "parameter-count": ("rnn_jax.studies.parameter_count", "the lecture's parameter count, built and counted"),
+    "parameter-count": ("rnn_jax.studies.parameter_count", "the lecture's parameter count"),
     "why-tanh": ("rnn_jax.studies.why_tanh", "h_t without and with tanh: explosion and vanishing"),
     "vanishing-gradients": ("rnn_jax.studies.vanishing_gradients", "exact Jacobians dh_t/dx_1"),
     "long-memory": ("rnn_jax.studies.long_memory", "short vs long memory: accuracy against the gap"),
@@ -45,7 +45,8 @@ DEBUG_ENV = "RNN_JAX_DEBUG"
 def _usage() -> str:
     width = max(map(len, COMMANDS))
     rows = "\n".join(f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items())
-    return (f"usage: rnn-jax COMMAND [flags]   (rnn-jax COMMAND --help for its flags)\n\ncommands:\n{rows}\n\n"
+    return (f"usage: rnn-jax COMMAND [flags]   (rnn-jax COMMAND --help for its flags)\n\n"
+            f"commands:\n{rows}\n\n"
             f"--debug (or {DEBUG_ENV}=1) shows the traceback of an error.")
 
 

@@ -24,7 +24,7 @@ class ResumeError(UserError, ValueError):
 
 
 class RunNotFoundError(UserError, FileNotFoundError):
-    """Nothing to resume or load where a run was expected: no config.json, no checkpoint, no best parameters."""
+    """Nothing to resume or load where a run was expected (no config.json, checkpoint, best parameters)."""
 
 
 class CheckpointError(UserError, ValueError):

@@ -21,9 +21,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnn_jax.training import distributed
 from rnn_jax.core.cells import init_simple_rnn, simple_rnn_step
 from rnn_jax.core.unroll import unroll
+from rnn_jax.training import distributed
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SUBPROCESS_TIMEOUT = 90  # seconds, hard limit of every subprocess (they take a few seconds)
@@ -288,8 +288,8 @@ def tiny_train_config(data_dir, **changes):
 
 
 def tiny_train_run(data_dir, workdir, **changes) -> dict:
-    from rnn_jax.training import runs
     from rnn_jax.studies.imdb import train_and_evaluate
+    from rnn_jax.training import runs
 
     results = train_and_evaluate(tiny_train_config(data_dir, **changes), workdir, progress=False)
     metrics = runs.read_metrics(workdir) if Path(workdir).exists() else []

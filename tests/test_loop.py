@@ -3,7 +3,6 @@ exact resume, and preemption by a real SIGTERM / SIGINT sent to a training subpr
 
 from __future__ import annotations
 
-import functools
 import os
 import signal
 import subprocess

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnn_jax.training import runs
+from rnn_jax.errors import CheckpointError
 from rnn_jax.models.classifiers import build_model
 from rnn_jax.studies import imdb as imdb_study
 from rnn_jax.studies.imdb import (
@@ -27,7 +27,7 @@ from rnn_jax.studies.imdb import (
     train_and_evaluate,
     train_step,
 )
-from rnn_jax.errors import CheckpointError
+from rnn_jax.training import runs
 from tests.imdb_fixture import write_tiny_imdb
 
 TIMING_KEYS = {"epoch_seconds", "epoch_seconds_all", "tokens_per_second", "compile_seconds",

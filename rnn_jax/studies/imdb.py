@@ -334,7 +334,8 @@ def _start_cluster(config: TrainConfig):
 
 def _data_results(splits: dict[str, Encoded], timings: dict) -> dict[str, Any]:
     return {"tokenize_seconds": timings["tokenize_seconds"],
-            "tokenize_cpu_seconds": timings["tokenize_cpu_seconds"], "num_tokenized": timings["num_tokenized"],
+            "tokenize_cpu_seconds": timings["tokenize_cpu_seconds"],
+            "num_tokenized": timings["num_tokenized"],
             **{f"num_{name}": len(split.labels) for name, split in splits.items()}}
 
 
@@ -378,7 +379,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str | os.PathLike, *, resum
     validate_config(config)
     mesh = _start_cluster(config)
     writer = distributed.is_main_process()  # only process 0 writes files
-    workdir = loop.start_run(workdir, config, resume=resume, resumable_changes=RESUMABLE_CHANGES, writer=writer)
+    workdir = loop.start_run(workdir, config, resume=resume, resumable_changes=RESUMABLE_CHANGES,
+                             writer=writer)
     splits, timings = _load_data(config, workdir, resume, writer)
     model = build_model(config)
     task = make_task(config, model, splits, int(mesh.devices.size))

@@ -31,7 +31,8 @@ class TableOptions:
     models: str = dataclasses.field(default=",".join(MODELS), metadata={"help": "comma-separated models"})
     seeds: str = dataclasses.field(default="0,1,2", metadata={"help": "comma-separated seeds"})
     runs: str = dataclasses.field(default="runs/imdb_table", metadata={"help": "folder of the run folders"})
-    out: str = dataclasses.field(default="results/imdb", metadata={"help": "where table.md and table.json go"})
+    out: str = dataclasses.field(default="results/imdb", metadata={
+        "help": "where table.md and table.json go"})
     summarize_only: bool = dataclasses.field(default=False, metadata={
         "help": "train nothing: tabulate the finished runs only"})
 
@@ -109,7 +110,8 @@ def _run_or_read(config: TrainConfig, workdir: Path, summarize_only: bool) -> di
         print(f"{workdir}: not finished, left out")
         return None
     resume = checkpoints.has_checkpoints(workdir)
-    print(f"=== {config.model} seed {config.seed} -> {workdir}" + (" (resuming)" if resume else ""), flush=True)
+    print(f"=== {config.model} seed {config.seed} -> {workdir}" + (" (resuming)" if resume else ""),
+          flush=True)
     return train_and_evaluate(config, workdir, resume=resume, progress=False)
 
 

@@ -123,7 +123,8 @@ def create_train_state(task: Task, tx: optax.GradientTransformation, key: jax.Ar
     """Initial parameters from `key`, a fresh optimizer state, step 0, zero sums, the initial carry."""
     params = task.init_params(key)
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
-                      skipped_updates=jnp.zeros((), jnp.int32), sums=task.zero_sums(), carry=task.init_carry())
+                      skipped_updates=jnp.zeros((), jnp.int32), sums=task.zero_sums(),
+                      carry=task.init_carry())
 
 
 def train_step(state: TrainState, batch: Any, key: jax.Array, *, task: Task,
@@ -329,7 +330,8 @@ class _Loop:
         # XLA:CPU runs the collectives of simulated devices in one process; with many steps in flight
         # they can deadlock (a device's thread never reaches the all-reduce), so there each step waits.
         sync = self.mesh.devices.size > 1 and self.mesh.devices.flat[0].platform == "cpu"
-        bar = tqdm(total=steps, initial=first, desc=f"epoch {epoch + 1}/{self.config.num_epochs}", unit="step",
+        bar = tqdm(total=steps, initial=first, desc=f"epoch {epoch + 1}/{self.config.num_epochs}",
+                   unit="step",
                    disable=not self.progress or not self.writer, leave=False, dynamic_ncols=True)
         seconds = cpu = 0.0
         t0, c0 = time.perf_counter(), time.process_time()
@@ -355,7 +357,8 @@ class _Loop:
         bar.close()
         return state, seconds + time.perf_counter() - t0, cpu + time.process_time() - c0, first
 
-    def end_epoch(self, epoch: int, state: TrainState, best_params: Any, evaluate, timing) -> tuple[Any, dict]:
+    def end_epoch(self, epoch: int, state: TrainState, best_params: Any, evaluate,
+                  timing) -> tuple[Any, dict]:
         """Validation, the best epoch, early stopping, the checkpoint and metrics.jsonl of `epoch`."""
         seconds, cpu_seconds, first = timing
         task, meta, monitor = self.task, self.meta, self.task.monitor
@@ -397,9 +400,11 @@ class _Loop:
               f"validation {self.task.describe(valid_metrics)} | {speed} | best epoch {record['best_epoch']}"
               + (f" | {skipped} non-finite updates skipped" if skipped else ""), flush=True)
         if skipped:
-            logger.warning("epoch %d: skipped %d updates with a non-finite loss or gradient", epoch + 1, skipped)
+            logger.warning("epoch %d: skipped %d updates with a non-finite loss or gradient", epoch + 1,
+                           skipped)
         if self.meta.get("stopped_early"):
-            print(f"early stopping: no better validation {self.task.monitor} for {self.config.patience} epochs")
+            print(f"early stopping: no better validation {self.task.monitor} for {self.config.patience} "
+                  "epochs")
 
 
 class _StopAfter(Exception):
@@ -474,7 +479,8 @@ def _finish(loop: _Loop, state: TrainState, best_params: Any, evaluate, extra: d
     if loop.writer:
         checkpoints.save_params(loop.workdir / checkpoints.BEST_PARAMS_DIR, best_params)
     results = {**extra, **{f"test_{k}": v for k, v in test_metrics.items()},
-               **_summary(meta, task.monitor, task.tokens_per_epoch), "skipped_updates": int(state.skipped_updates),
+               **_summary(meta, task.monitor, task.tokens_per_epoch),
+               "skipped_updates": int(state.skipped_updates),
                "device": jax.devices()[0].device_kind, "num_devices": int(mesh.devices.size),
                "num_processes": jax.process_count()}
     if loop.writer:
