@@ -1,21 +1,14 @@
-"""The lecture's experiment scripts: each smoke setting runs and writes its files; the numbers are right."""
+"""The lecture's studies (rnn_jax.studies, run by experiments/*.py): each smoke setting runs and writes
+its files; the numbers are right."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
+from rnn_jax.errors import ConfigError
+from rnn_jax.studies import lecture, long_memory, parameter_count, vanishing_gradients, why_tanh
 from rnn_jax.training import runs
-
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-sys.path.insert(0, str(EXPERIMENTS))
-
-import lecture  # noqa: E402
-import long_memory  # noqa: E402
-import parameter_count  # noqa: E402
-import vanishing_gradients  # noqa: E402
-import why_tanh  # noqa: E402
 
 
 def _files(workdir: Path, *names: str) -> None:
@@ -73,8 +66,9 @@ def test_vanishing_gradients_says_when_there_is_no_imdb_run(tmp_path):
     (lecture, ["--quick", "--smoke"], ValueError, "choose one of --quick and --smoke"),
 ])
 def test_script_errors(tmp_path, script, argv, error, match):
-    with pytest.raises(error, match=match):
+    with pytest.raises(error, match=match) as caught:
         script.main([*argv, "--workdir", str(tmp_path)])
+    assert isinstance(caught.value, ConfigError)  # a user's mistake: `rnn-jax` prints one line for it
 
 
 def test_lecture_smoke_writes_one_report_with_every_stage(tmp_path):

@@ -2,10 +2,6 @@
 
 import functools
 import importlib
-import importlib.util
-import json
-import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -14,8 +10,8 @@ import pytest
 from jax.test_util import check_grads
 
 import rnn_jax
+from rnn_jax import unroll  # the function (rnn_jax.core.unroll.unroll)
 from rnn_jax.core import fused
-from rnn_jax.core import unroll
 from rnn_jax.core.unroll import AUTO_SIMPLE_RNN, _resolve_strategy
 
 unroll_module = importlib.import_module("rnn_jax.core.unroll")  # `rnn_jax.unroll` is the function
@@ -23,7 +19,6 @@ unroll_module = importlib.import_module("rnn_jax.core.unroll")  # `rnn_jax.unrol
 B, T, F, H = 3, 6, 4, 5
 LENGTHS = jnp.array([6, 2, 0])  # full, partial and empty sequences
 CUSTOM = ("custom_vjp", "custom_jvp")
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _problem(dtype=jnp.float32, seed=0, use_bias=True):
@@ -171,45 +166,6 @@ def test_fused_errors():
         fused.simple_rnn_unroll(params, xs, h0, activation="gelu")
     with pytest.raises(ValueError, match="unknown rule 'fwd'"):
         fused.simple_rnn_unroll(params, xs, h0, rule="fwd")
-
-
-def _load_script(name="benchmark_unroll"):
-    path = REPO_ROOT / "experiments" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_load_benchmark = _load_script
-
-
-def test_benchmark_smoke_writes_its_files(tmp_path):
-    benchmark = _load_benchmark()
-    benchmark.main(["--smoke", "--out", str(tmp_path)])
-    results = json.loads((tmp_path / "results.json").read_text())
-    assert results["rows"] and "loadavg" in results["machine"]
-    for name in ("config.json", "results.json", "results.md", "benchmark.png"):
-        assert (tmp_path / name).stat().st_size > 0
-    assert "| config |" in (tmp_path / "results.md").read_text()
-
-
-def test_unroll_parts_times_every_part(tmp_path):
-    parts = _load_script("unroll_parts")
-    results = parts.main(["--shapes", "lecture", "--repeats", "2", "--out", str(tmp_path)])
-    assert len(results["rows"]) == 6
-    assert all(r["rounds"] == 2 and 0 < r["min_ms"] <= r["median_ms"] for r in results["rows"])
-    assert json.loads((tmp_path / "results.json").read_text())["rows"] == results["rows"]
-    assert "| lecture (32,500,32,32) | backward scan |" in (tmp_path / "results.md").read_text()
-    with pytest.raises(ValueError, match="unknown shape 'huge'"):
-        parts.main(["--shapes", "huge", "--out", str(tmp_path / "bad")])
-
-
-def test_benchmark_rejects_a_bad_config():
-    benchmark = _load_benchmark()
-    with pytest.raises(ValueError, match="--config must be four positive integers B,T,F,H"):
-        benchmark.parse_shape("32,500,32")
 
 
 @pytest.mark.parametrize("rule", fused.RULES)

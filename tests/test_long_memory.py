@@ -1,4 +1,8 @@
-"""rnn_jax.tasks: the long-term dependence task's layout, the classifier, and a short training run."""
+"""The long-term dependence task (rnn_jax.data.long_memory: the batches' layout) and its study
+(rnn_jax.studies.long_memory: the classifier, the chunked training, the sweep)."""
+
+import ast
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -6,14 +10,15 @@ import numpy as np
 import optax
 import pytest
 
-from rnn_jax.data.imdb import long_memory as tasks
+from rnn_jax.data import long_memory as task
+from rnn_jax.studies import long_memory as study
 
-SPEC = tasks.TaskSpec(seq_len=9, num_answers=4, num_fillers=5)
+SPEC = task.TaskSpec(seq_len=9, num_answers=4, num_fillers=5)
 
 
 @pytest.mark.parametrize("gap", [1, 3, 7])
 def test_batch_layout(gap):
-    batch = tasks.make_batch(jax.random.key(0), SPEC, 32, gap)
+    batch = task.make_batch(jax.random.key(0), SPEC, 32, gap)
     tokens, labels = np.asarray(batch.tokens), np.asarray(batch.labels)
     assert tokens.shape == (32, 9) and labels.shape == (32,)
     assert tokens.dtype == np.int32
@@ -28,33 +33,33 @@ def test_batch_layout(gap):
 
 
 def test_traced_gap_gives_the_same_batch():
-    concrete = tasks.make_batch(jax.random.key(3), SPEC, 8, 4)
-    traced = jax.jit(lambda gap: tasks.make_batch(jax.random.key(3), SPEC, 8, gap))(jnp.int32(4))
+    concrete = task.make_batch(jax.random.key(3), SPEC, 8, 4)
+    traced = jax.jit(lambda gap: task.make_batch(jax.random.key(3), SPEC, 8, gap))(jnp.int32(4))
     np.testing.assert_array_equal(concrete.tokens, traced.tokens)
     np.testing.assert_array_equal(concrete.labels, traced.labels)
 
 
 @pytest.mark.parametrize("cell, rows", [("simple_rnn", 6), ("lstm", 24), ("gru", 12)])
 def test_classifier_shapes_and_keep_bias(cell, rows):
-    params = tasks.init_classifier(jax.random.key(0), cell, SPEC.vocab_size, 6, 4, keep_bias=2.0)
+    params = study.init_classifier(jax.random.key(0), cell, SPEC.vocab_size, 6, 4, keep_bias=2.0)
     assert params["cell"]["A"].shape == (rows, 6 + SPEC.vocab_size)
     assert params["readout"]["W"].shape == (4, 6)
     if cell == "lstm":  # forget gate (second block) starts at +keep_bias
         np.testing.assert_array_equal(params["cell"]["b"][6:12], 2.0)
     if cell == "gru":  # update gate z (first block) starts at -keep_bias
         np.testing.assert_array_equal(params["cell"]["b"][:6], -2.0)
-    batch = tasks.make_batch(jax.random.key(1), SPEC, 5, 2)
-    logits = tasks.classifier_logits(params, batch.tokens, cell)
+    batch = task.make_batch(jax.random.key(1), SPEC, 5, 2)
+    logits = study.classifier_logits(params, batch.tokens, cell)
     assert logits.shape == (5, 4)
-    loss, accuracy = tasks.loss_and_accuracy(params, batch, cell)
+    loss, accuracy = study.loss_and_accuracy(params, batch, cell)
     assert np.isfinite(float(loss)) and 0.0 <= float(accuracy) <= 1.0
 
 
 def test_one_chunk_changes_every_parameter_and_stays_finite():
-    settings = tasks.TrainSettings(hidden_size=6, batch_size=8, steps_per_chunk=3)
-    optimizer = tasks.make_optimizer(settings)
-    params = tasks.init_classifier(jax.random.key(0), "simple_rnn", SPEC.vocab_size, 6, 4)
-    chunk = tasks.make_train_chunk(SPEC, settings, "simple_rnn", optimizer)  # unjitted
+    settings = study.TrainSettings(hidden_size=6, batch_size=8, steps_per_chunk=3)
+    optimizer = study.make_optimizer(settings)
+    params = study.init_classifier(jax.random.key(0), "simple_rnn", SPEC.vocab_size, 6, 4)
+    chunk = study.make_train_chunk(SPEC, settings, "simple_rnn", optimizer)  # unjitted
     new, _, loss, accuracy = chunk(params, optimizer.init(params), jax.random.key(1), jnp.int32(2))
     for before, after in zip(jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(new), strict=True):
         assert np.all(np.isfinite(np.asarray(after)))
@@ -64,38 +69,49 @@ def test_one_chunk_changes_every_parameter_and_stays_finite():
 
 
 def test_short_gap_is_learned_and_training_lowers_the_loss():
-    spec = tasks.TaskSpec(seq_len=4, num_answers=4, num_fillers=4)
-    settings = tasks.TrainSettings(hidden_size=16, batch_size=32, learning_rate=1e-2, max_steps=400,
+    spec = task.TaskSpec(seq_len=4, num_answers=4, num_fillers=4)
+    settings = study.TrainSettings(hidden_size=16, batch_size=32, learning_rate=1e-2, max_steps=400,
                                    steps_per_chunk=25, num_test=256)
     seen = []
-    result = tasks.train_classifier(jax.random.key(0), spec, "simple_rnn", 1, settings,
+    result = study.train_classifier(jax.random.key(0), spec, "simple_rnn", 1, settings,
                                     progress=lambda *record: seen.append(record))
     assert result.test_accuracy >= 0.9  # "clouds are in the ___": the answer was the word just read
     assert result.history[-1]["loss"] < result.history[0]["loss"]
     assert len(seen) == len(result.history) and result.steps == 25 * len(seen) <= 400
     # Same seed, same result.
-    again = tasks.train_classifier(jax.random.key(0), spec, "simple_rnn", 1, settings)
+    again = study.train_classifier(jax.random.key(0), spec, "simple_rnn", 1, settings)
     assert again.test_accuracy == result.test_accuracy and again.steps == result.steps
 
 
 def test_largest_gap_reaching():
-    assert tasks.largest_gap_reaching({1: 1.0, 5: 0.95, 10: 0.5, 20: 0.91}) == 20
-    assert tasks.largest_gap_reaching({1: 1.0, 5: 0.95, 10: 0.5}, threshold=0.96) == 1
-    assert tasks.largest_gap_reaching({1: 0.2}) is None
+    assert study.largest_gap_reaching({1: 1.0, 5: 0.95, 10: 0.5, 20: 0.91}) == 20
+    assert study.largest_gap_reaching({1: 1.0, 5: 0.95, 10: 0.5}, threshold=0.96) == 1
+    assert study.largest_gap_reaching({1: 0.2}) is None
 
 
 def test_errors():
     with pytest.raises(ValueError, match=r"seq_len must be >= 3"):
-        tasks.TaskSpec(seq_len=2)
+        task.TaskSpec(seq_len=2)
     with pytest.raises(ValueError, match="num_answers must be a positive int"):
-        tasks.TaskSpec(seq_len=5, num_answers=0)
+        task.TaskSpec(seq_len=5, num_answers=0)
     with pytest.raises(ValueError, match=r"gap must lie in \[1, 7\]"):
-        tasks.make_batch(jax.random.key(0), SPEC, 4, 8)
+        task.make_batch(jax.random.key(0), SPEC, 4, 8)
     with pytest.raises(ValueError, match=r"gap must lie in \[1, 7\]"):
-        tasks.train_classifier(jax.random.key(0), SPEC, "lstm", 0)
+        study.train_classifier(jax.random.key(0), SPEC, "lstm", 0)
     with pytest.raises(ValueError, match="unknown cell 'transformer'"):
-        tasks.train_classifier(jax.random.key(0), SPEC, "transformer", 1)
+        study.train_classifier(jax.random.key(0), SPEC, "transformer", 1)
     with pytest.raises(ValueError, match="unknown cell 'transformer'"):
-        tasks.init_classifier(jax.random.key(0), "transformer", 5, 3, 2)
+        study.init_classifier(jax.random.key(0), "transformer", 5, 3, 2)
     with pytest.raises(ValueError, match="max_steps must be a positive int"):
-        tasks.train_classifier(jax.random.key(0), SPEC, "gru", 1, tasks.TrainSettings(max_steps=0))
+        study.train_classifier(jax.random.key(0), SPEC, "gru", 1, study.TrainSettings(max_steps=0))
+
+
+def test_the_task_data_is_free_of_training():
+    # The data module holds the task alone; the classifier and its optax training live in the study.
+    tree = ast.parse(Path(task.__file__).read_text())
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.module}
+    assert "optax" not in imported and "flax" not in imported
+    assert not hasattr(task, "train_classifier") and hasattr(study, "train_classifier")

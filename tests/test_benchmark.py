@@ -1,0 +1,38 @@
+"""rnn_jax.studies.benchmark and unroll_parts: their smoke settings run and write their files (no timing
+is asserted: benchmarks are not tests)."""
+
+import json
+
+import pytest
+
+from rnn_jax.errors import ConfigError
+from rnn_jax.studies import benchmark, unroll_parts
+
+
+def test_benchmark_smoke_writes_its_files(tmp_path):
+    benchmark.main(["--smoke", "--out", str(tmp_path)])
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["rows"] and "loadavg" in results["machine"]
+    for name in ("config.json", "results.json", "results.md", "benchmark.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert "| config |" in (tmp_path / "results.md").read_text()
+
+
+def test_unroll_parts_times_every_part(tmp_path):
+    results = unroll_parts.main(["--shapes", "lecture", "--repeats", "2", "--out", str(tmp_path)])
+    assert len(results["rows"]) == 6
+    assert all(r["rounds"] == 2 and 0 < r["min_ms"] <= r["median_ms"] for r in results["rows"])
+    assert json.loads((tmp_path / "results.json").read_text())["rows"] == results["rows"]
+    assert "| lecture (32,500,32,32) | backward scan |" in (tmp_path / "results.md").read_text()
+    with pytest.raises(ValueError, match="unknown shape 'huge'") as caught:
+        unroll_parts.main(["--shapes", "huge", "--out", str(tmp_path / "bad")])
+    assert isinstance(caught.value, ConfigError)  # a user's mistake: one line on the command line
+    assert not (tmp_path / "bad").exists()  # rejected before any timing or file
+
+
+def test_benchmark_rejects_a_bad_config(tmp_path):
+    with pytest.raises(ValueError, match="--config must be four positive integers B,T,F,H") as caught:
+        benchmark.parse_shape("32,500,32")
+    assert isinstance(caught.value, ConfigError)
+    with pytest.raises(ConfigError, match=r"unknown shape names \['huge'\]"):
+        benchmark.main(["--configs", "lecture,huge", "--out", str(tmp_path)])

@@ -1,0 +1,63 @@
+"""experiments/*.py are thin (a docstring, one import of a study's `main`, `guarded`), and every study's
+console command (`rnn-jax NAME`) answers --help."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rnn_jax import cli
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+# script -> the study module whose main it runs
+SCRIPTS = {
+    "lecture": "lecture",
+    "benchmark_unroll": "benchmark",
+    "unroll_parts": "unroll_parts",
+    "long_memory": "long_memory",
+    "vanishing_gradients": "vanishing_gradients",
+    "why_tanh": "why_tanh",
+    "parameter_count": "parameter_count",
+    "distributed_throughput": "distributed_throughput",
+    "distributed_compare": "distributed_compare",
+    "imdb_tokenizer_speed": "tokenizer_speed",
+}
+STUDY_COMMANDS = [name for name in cli.COMMANDS if name not in ("imdb", "imdb-table")]
+
+
+@pytest.mark.parametrize("script, study", SCRIPTS.items())
+def test_script_is_thin(script, study):
+    source = (EXPERIMENTS / f"{script}.py").read_text()
+    assert len(source.splitlines()) < 60, f"experiments/{script}.py has {len(source.splitlines())} lines"
+    tree = ast.parse(source)
+    assert ast.get_docstring(tree) and f"python experiments/{script}.py" in ast.get_docstring(tree)
+    assert not [node for node in tree.body if isinstance(node, ast.FunctionDef | ast.ClassDef)]
+    imports = {(node.module, alias.name) for node in tree.body if isinstance(node, ast.ImportFrom)
+               for alias in node.names}
+    assert {(f"rnn_jax.studies.{study}", "main"), ("rnn_jax.cli", "guarded")} <= imports
+
+
+@pytest.mark.parametrize("command", STUDY_COMMANDS)
+def test_command_help_exits_0(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command, "--help"])
+    assert exit_info.value.code in (0, None)
+    assert "--" in capsys.readouterr().out  # the flags are listed
+
+
+def test_every_script_is_a_console_command():
+    modules = {module.removeprefix("rnn_jax.studies.") for module, _ in cli.COMMANDS.values()}
+    assert set(SCRIPTS.values()) <= modules
+
+
+def test_script_runs_and_a_bad_flag_is_one_error_line(tmp_path):
+    script = str(EXPERIMENTS / "why_tanh.py")
+    result = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "--overflow_steps" in result.stdout, result.stderr
+    result = subprocess.run([sys.executable, script, "--radii", "0.9,x", "--workdir", str(tmp_path / "w")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "error: radii must be comma-separated numbers, got '0.9,x'"
+    assert not (tmp_path / "w").exists()
