@@ -36,8 +36,9 @@ AUTO_SIMPLE_RNN = "custom_jvp"  # what strategy="auto" runs for simple_rnn_step
 # fwd+bwd on an H200; on the 2-core CPU it did not win (LSTM: 1.7x slower at 4).
 SCAN_UNROLL = {"cpu": 1, "gpu": 4}
 SCAN_UNROLL_OTHER = 1  # backends not measured (TPU)
-STRATEGIES = ("auto", "step", "hoisted", "custom_vjp", "custom_jvp")
-_SIMPLE_RNN_ONLY = ("hoisted", "custom_vjp", "custom_jvp")
+# "pallas" (issue 14): rnn_jax.core.pallas_rnn, opt-in; "auto" never picks it (no GPU timings yet).
+STRATEGIES = ("auto", "step", "hoisted", "custom_vjp", "custom_jvp", "pallas")
+_SIMPLE_RNN_ONLY = ("hoisted", "custom_vjp", "custom_jvp", "pallas")
 
 
 def _simple_rnn_activation(step_fn: StepFn) -> str | None:
@@ -56,7 +57,7 @@ def default_scan_unroll(backend: str | None = None) -> int:
 
 
 def _resolve_strategy(strategy: str, step_fn: StepFn) -> str:
-    """Which implementation runs. "hoisted", "custom_vjp" and "custom_jvp" exist for the Simple RNN only.
+    """Which implementation runs. "hoisted", "custom_vjp", "custom_jvp", "pallas": the Simple RNN only.
 
     "auto" runs `AUTO_SIMPLE_RNN` = "custom_jvp" for the Simple RNN (the cuDNN-style backward pass
     of `rnn_jax.core.fused`) and "step" for the other cells. Measured on a quiet 2-core AMD EPYC with
@@ -71,7 +72,8 @@ def _resolve_strategy(strategy: str, step_fn: StepFn) -> str:
     (README.md, Performance), so auto takes "custom_jvp", which keeps `jax.jvp` / `jax.jacfwd`
     working (rnn_jax.analysis uses them) where "custom_vjp" cannot. On an H200 the same ranking
     held (results/benchmark/gpu_h200). The scan's unroll factor and the input hoisting are chosen
-    per backend: `SCAN_UNROLL`, `rnn_jax.core.fused.HOIST_INPUT`.
+    per backend: `SCAN_UNROLL`, `rnn_jax.core.fused.HOIST_INPUT`. "pallas" (the persistent GPU
+    kernels of `rnn_jax.core.pallas_rnn`) is opt-in only until it has been timed on a GPU.
     """
     check_choice("strategy", strategy, STRATEGIES)
     activation = _simple_rnn_activation(step_fn)
@@ -173,6 +175,9 @@ def unroll(step_fn: StepFn, params: Any, xs: jax.Array, h0: Any = None, *,
         only, no `jax.jvp`/`jax.jacfwd`) or "custom_jvp" (the same backward pass obtained by
         transposing a custom JVP, so forward mode works too). With the "custom_*" strategies
         `remat` has no effect: they keep only the states for the backward pass anyway.
+        "pallas" (`rnn_jax.core.pallas_rnn`): one persistent Triton kernel for all T steps forward
+        and one backward, on a GPU only, for H a power of two in [16, 128] and float32; a
+        ValueError elsewhere. Reverse mode only; `unroll` and `remat` have no effect.
 
     Returns:
       `(h_last, hs)`: the final state ([B, H] or [H]) and all states ([B, T, H] or [T, H]; None
@@ -190,7 +195,13 @@ def unroll(step_fn: StepFn, params: Any, xs: jax.Array, h0: Any = None, *,
     _check_h0(step_fn, params, h0, xs[..., 0, :])
     mask = None
     if lengths is not None:
-        mask = valid_mask(_check_lengths(lengths, batch_shape, seq_len), seq_len, padding)
+        lengths = _check_lengths(lengths, batch_shape, seq_len)
+        mask = valid_mask(lengths, seq_len, padding)
+
+    if strategy == "pallas":  # issue 14: the persistent Pallas kernels take lengths, not a mask
+        return _pallas_unroll(params, xs, h0, lengths, padding=padding,
+                              activation=_simple_rnn_activation(step_fn), reverse=reverse,
+                              return_all_states=return_all_states)
 
     if strategy in ("custom_vjp", "custom_jvp"):
         return _fused_unroll(params, xs, h0, mask, activation=_simple_rnn_activation(step_fn),
@@ -237,6 +248,18 @@ def _fused_unroll(params, xs, h0, mask, **options) -> tuple[jax.Array, jax.Array
         return fused.simple_rnn_unroll(params, xs, h0, mask, **options)
     h_last, hs = fused.simple_rnn_unroll(params, xs[None], h0[None],
                                          None if mask is None else mask[:, None], **options)
+    return h_last[0], (None if hs is None else hs[0])
+
+
+def _pallas_unroll(params, xs, h0, lengths, **options) -> tuple[jax.Array, jax.Array | None]:
+    """`rnn_jax.core.pallas_rnn.simple_rnn_unroll` (issue 14); one sequence [T, F] becomes [1, T, F]."""
+    # Imported here: Pallas loads only for strategy="pallas", and `import rnn_jax` stays as light as before.
+    from rnn_jax.core import pallas_rnn
+
+    if xs.ndim == 3:
+        return pallas_rnn.simple_rnn_unroll(params, xs, h0, lengths, **options)
+    h_last, hs = pallas_rnn.simple_rnn_unroll(params, xs[None], h0[None],
+                                              None if lengths is None else lengths[None], **options)
     return h_last[0], (None if hs is None else hs[0])
 
 
