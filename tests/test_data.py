@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnn_jax.data.imdb import imdb as data
+from rnn_jax.data import imdb as data
 from tests.imdb_fixture import write_tiny_imdb
 
 

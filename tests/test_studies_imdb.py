@@ -185,8 +185,8 @@ def test_resume_errors(finished_run, tiny_dir, tmp_path):
 
 
 def _corrupt(checkpoint):
-    """Overwrites one data file of an orbax checkpoint (the largest array file of its state)."""
-    files = sorted((p for p in (checkpoint / "state").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    """Overwrites one data file of an orbax checkpoint: the largest in the state's OCDBT data folder `d/`."""
+    files = sorted((p for p in (checkpoint / "state" / "d").iterdir() if p.is_file()), key=lambda p: p.stat().st_size)
     files[-1].write_bytes(b"garbage")
     return files[-1]
 
@@ -195,13 +195,14 @@ def test_corrupt_newest_checkpoint_resumes_from_the_one_before(finished_run, tin
     full_dir, full = finished_run
     config = tiny_config(tiny_dir)
     workdir = tmp_path / "corrupt"
-    train_and_evaluate(config, workdir, progress=False, stop_after_steps=8)  # checkpoints 5 and 8
+    train_and_evaluate(config, workdir, progress=False, stop_after_steps=8)  # checkpoints 6 (epoch 1) and 8
+    assert sorted(int(p.name) for p in (workdir / "checkpoints").iterdir()) == [6, 8]
     _corrupt(workdir / "checkpoints" / "8")
     capsys.readouterr()
     resumed = train_and_evaluate(config, workdir, resume=True, progress=False)
     captured = capsys.readouterr()
-    assert f"warning: checkpoint {workdir / 'checkpoints' / '8'} cannot be read" in captured.err
-    assert "resumed from step 5" in captured.out
+    assert f"warning: checkpoint {workdir / 'checkpoints' / '8'} cannot be read" in captured.err, captured
+    assert "resumed from step 6" in captured.out
     assert _without_timings(resumed) == _without_timings(full)
     assert _metrics_without_timings(workdir) == _metrics_without_timings(full_dir)
     assert (workdir / "checkpoints_corrupt" / "8").is_dir()  # set aside, not deleted

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnn_jax.data.imdb import tokenizer as tk
+from rnn_jax.data import tokenizer as tk
 
 
 def test_split_words_cleans_like_the_lecture():
