@@ -208,8 +208,16 @@ def unroll(step_fn: StepFn, params: Any, xs: jax.Array, h0: Any = None, *,
                              reverse=reverse, return_all_states=return_all_states, unroll=unroll,
                              rule=strategy.removeprefix("custom_"))
 
+    return _scan_unroll(step_fn, params, xs, h0, mask, hoisted=strategy == "hoisted", reverse=reverse,
+                        return_all_states=return_all_states, unroll=unroll, remat=remat)
+
+
+def _scan_unroll(step_fn: StepFn, params: Any, xs: jax.Array, h0: Any, mask: jax.Array | None, *,
+                 hoisted: bool, reverse: bool, return_all_states: bool, unroll: int,
+                 remat: bool) -> tuple[Any, Any]:
+    """The "step" and "hoisted" strategies: one `lax.scan` over time (see `unroll`)."""
     xs_time_major = jnp.swapaxes(xs, 0, 1) if xs.ndim == 3 else xs  # [B, T, F] -> [T, B, F]
-    if strategy == "hoisted":
+    if hoisted:
         activation = cells.get_activation(_simple_rnn_activation(step_fn))
         hidden = params["A"].shape[0]
         A_h, A_x = params["A"][:, :hidden], params["A"][:, hidden:]  # slices of A, no copy under jit
