@@ -1,1 +1,1 @@
-"""Flax models built on the core: the IMDB classifiers (embedding -> recurrence -> head)."""
+"""Flax models built on the core: the IMDB classifiers, the language model; and n-gram count models."""
