@@ -97,3 +97,20 @@ def test_installed_console_command_prints_one_line(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith("error: invalid choice 'cnn'")
+
+
+def test_no_readable_checkpoint_prints_warnings_and_one_error_no_traceback(finished, tiny_dir, tmp_path):
+    import shutil
+
+    workdir = tmp_path / "corrupt"
+    shutil.copytree(finished, workdir)
+    (workdir / "results.json").unlink()
+    for data in workdir.glob("checkpoints/*/state/d/*"):
+        data.write_bytes(b"garbage")
+    script = Path(sys.executable).parent / "rnn-jax"
+    result = subprocess.run([str(script), "imdb", *TINY, "--data_dir", str(tiny_dir), "--workdir", str(workdir),
+                             "--resume"], capture_output=True, text=True, timeout=300)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert all(line.startswith("warning: checkpoint ") for line in lines[:-1]) and len(lines) >= 2
+    assert lines[-1].startswith("error: cannot resume") and "no checkpoint can be read" in lines[-1]

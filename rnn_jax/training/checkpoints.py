@@ -11,6 +11,8 @@ In a multi-process run only process 0 writes (host copies of the replicated stat
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import shutil
 import sys
@@ -69,12 +71,31 @@ def save(manager, step: int, state: Any, best_params: Any, meta: dict) -> float:
     return time.perf_counter() - start
 
 
+@contextlib.contextmanager
+def _quiet_failures(settle_seconds: float = 0.2):
+    """Keeps the tracebacks that orbax's and TensorStore's background threads print while a corrupt
+    checkpoint fails to load ("RuntimeError: Event loop is closed", dozens of them) off the terminal;
+    they are logged at DEBUG level instead. On a failure, waits `settle_seconds` for the stragglers."""
+    noise = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(noise):
+            try:
+                yield
+            except Exception:
+                time.sleep(settle_seconds)
+                raise
+    finally:
+        if noise.getvalue():
+            logger.debug("suppressed while reading a checkpoint:\n%s", noise.getvalue())
+
+
 def _restore_step(manager, step: int, abstract_state: Any, abstract_params: Any):
     import orbax.checkpoint as ocp
 
-    restored = manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore({"train_state": abstract_state, "best_params": abstract_params}),
-        meta=ocp.args.JsonRestore()))
+    with _quiet_failures():
+        restored = manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore({"train_state": abstract_state, "best_params": abstract_params}),
+            meta=ocp.args.JsonRestore()))
     return restored.state["train_state"], restored.state["best_params"], restored.meta
 
 
@@ -97,7 +118,7 @@ def restore_latest(workdir: Path, abstract_state: Any, abstract_params: Any, *, 
         try:
             return (manager, *_restore_step(manager, step, abstract_state, abstract_params))
         except Exception as err:  # orbax raises many kinds (ValueError, KeyError, OSError, tensorstore)
-            reason = f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
+            reason = f"{type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''}"
             failures.append(f"{step} ({reason})")
             print(f"warning: checkpoint {workdir / CHECKPOINT_DIR / str(step)} cannot be read ({reason}); "
                   "trying the one before it", file=sys.stderr, flush=True)
@@ -142,7 +163,7 @@ def load_params(path: Path, abstract_params: Any) -> Any:
     if not path.exists():
         raise RunNotFoundError(f"{path} does not exist: the run has not finished (resume it first)")
     try:
-        with ocp.StandardCheckpointer() as checkpointer:
+        with _quiet_failures(), ocp.StandardCheckpointer() as checkpointer:
             return checkpointer.restore(path, abstract_params)
     except Exception as err:
         raise CheckpointError(f"{path} is corrupt or does not match config.json "
