@@ -54,9 +54,12 @@ def test_run_writes_the_results_the_issue_names(finished):
         "tokens_per_second",
         "oov_rate",
         "next_words",
+        "effective_context",
+        "samples",
+        "cue_test",
     ):
         assert key in results, key
-    for name in ("config.json", "vocab.json", "metrics.jsonl", "results.json", "curves.png"):
+    for name in ("config.json", "vocab.json", "metrics.jsonl", "results.json", "curves.png", "context_usage.png"):
         assert (workdir / name).is_file(), name
     records = runs.read_metrics(workdir)
     assert results["validation_perplexity"] == min(r["validation_perplexity"] for r in records)
@@ -160,3 +163,11 @@ def test_bad_prompts(finished):
         lm.encode_prompt("  ...  ", vocab)
     with pytest.raises(ConfigError, match="outside the vocabulary"):
         lm.encode_prompt("zyzzyva quux", vocab)
+
+
+def test_bad_top_k(finished):
+    _, workdir, _ = finished
+    config, params, vocab = lm.load_run(workdir)
+    model = lm.build_model(config, vocab.num_ids)
+    with pytest.raises(ConfigError, match="top_k must be >= 1"):
+        lm.sample(model, params, jnp.asarray([2, 3]), jax.random.key(0), num_words=3, top_k=0)

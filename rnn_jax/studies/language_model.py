@@ -90,6 +90,7 @@ class LMConfig:
         None, "TFDS data directory (None: $TFDS_DATA_DIR, else ~/tensorflow_datasets)"
     )
     download: bool = _field(True, "download and prepare imdb_reviews with TFDS when it is missing")
+    context_positions: int = _field(500, "test positions of the context-usage measurements (0: none)")
     num_devices: int | None = _field(
         None, "devices in the data-parallel mesh (None: all); must divide batch_size"
     )
@@ -322,13 +323,70 @@ def train_and_evaluate(
     )
     if writer:
         _, params, vocab = load_run(workdir)
-        results["next_words"] = _prompt_table(functools.partial(next_words, model, params), vocab)
+        results.update(_lecture_examples(model, params, vocab, corpus))
+        if config.context_positions:
+            results.update(_context_usage(config, model, params, corpus, workdir))
         runs.save_results(workdir, results)
     print(
         f"test ({config.model}, best epoch {results['best_epoch']}): "
         f"perplexity {results['test_perplexity']:.2f}"
     )
     return results
+
+
+def _lecture_examples(model, params, vocab: Vocabulary, corpus: lm_corpus.LMCorpus) -> dict[str, Any]:
+    """The top-5 next words after the prompts, samples, and the long-range cue test."""
+    samples = []
+    prompt = encode_prompt(SAMPLE_PROMPT, vocab)
+    for seed in range(3):
+        ids = sample(
+            model, params, jnp.asarray(prompt), jax.random.key(seed), num_words=30, temperature=0.8, top_k=40
+        )
+        samples.append(SAMPLE_PROMPT + " " + " ".join(decode(ids, vocab)))
+    return {
+        "next_words": _prompt_table(functools.partial(next_words, model, params), vocab),
+        "samples": samples,
+        "cue_test": cue_test(model, params, vocab, corpus.test),
+    }
+
+
+def cue_test(model, params, vocab: Vocabulary, filler: np.ndarray, gaps=None) -> dict[str, Any]:
+    """p(answer) after the cue sentence, `gap` tokens of real review text, and the prompt, per gap."""
+    from rnn_jax.studies.context_usage import cue_probabilities
+
+    cue, prompt, answer = CUE
+    try:
+        ids = [encode_prompt(text, vocab) for text in (cue, prompt, answer)]
+    except ConfigError as err:
+        return {"skipped": str(err)}
+    if lm_corpus.OOV_ID in np.concatenate(ids):
+        return {"skipped": f"a word of {CUE} is outside the vocabulary"}
+    try:
+        probs = cue_probabilities(model, params, ids[0], filler, ids[1], int(ids[2][0]), gaps or CUE_GAPS)
+    except ConfigError as err:  # filler text too short (smoke runs)
+        return {"skipped": str(err)}
+    return {"cue": cue, "prompt": prompt, "answer": answer, "probability_by_gap": probs}
+
+
+def _context_usage(
+    config: LMConfig, model, params, corpus: lm_corpus.LMCorpus, workdir: Path
+) -> dict[str, Any]:
+    from rnn_jax.studies.context_usage import measure, plot_context_usage
+
+    context = measure(
+        model,
+        params,
+        corpus.test,
+        corpus.train[:2_000_000],
+        num_positions=config.context_positions,
+        seed=config.seed,
+    )
+    plot_context_usage({config.model: context}, workdir / "context_usage.png")
+    print(
+        f"effective context: {context['effective_context']} tokens "
+        f"(loss at n: {', '.join(f'{n}: {v:.3f}' for n, v in context['loss_by_context'].items())})"
+    )
+    return {"context": context, "effective_context": context["effective_context"]}
 
 
 def _fit_counts(config: LMConfig, corpus: lm_corpus.LMCorpus, workdir: Path, writer: bool) -> dict[str, Any]:
@@ -377,6 +435,10 @@ def load_run(workdir: str | os.PathLike) -> tuple[LMConfig, Any, Vocabulary]:
 # ----------------------------------------------------------------------------- prompts and sampling
 
 PROMPTS = ("clouds are in the", "i speak fluent", "this movie was", "the acting was", "i grew up in")
+SAMPLE_PROMPT = "this movie was"
+# The lecture's "I grew up in China ... I speak fluent ___" in the reviews' words: (cue, prompt, answer).
+CUE = ("i grew up in france and my parents spoke to me in", "i speak fluent", "french")
+CUE_GAPS = (0, 5, 10, 20, 50, 100, 200)
 
 
 def _prompt_table(top_words, vocab: Vocabulary) -> dict[str, Any]:
@@ -442,13 +504,15 @@ def sample(
 
     p(w_t) = softmax(logits_t / temperature), restricted to the `top_k` most probable ids
     """
+    if top_k is not None and top_k < 1:
+        raise ConfigError(f"top_k must be >= 1 or None, got {top_k}")
     logits, carry = _prompt_logits(model, params, prompt_ids)
 
     def step(state, step_key):
         carry, logits = state
         logits = logits / temperature
         if top_k is not None:
-            kth = jax.lax.top_k(logits, top_k)[0][-1]
+            kth = jax.lax.top_k(logits, min(top_k, logits.shape[-1]))[0][-1]  # top_k >= V: no cut
             logits = jnp.where(logits < kth, -jnp.inf, logits)
         word = jax.random.categorical(step_key, logits)
         new_logits, carry = model.apply({"params": params}, word[None, None], carry)
