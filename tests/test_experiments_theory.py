@@ -72,21 +72,24 @@ def test_script_errors(tmp_path, script, argv, error, match):
 
 
 def test_lecture_smoke_writes_one_report_with_every_stage(tmp_path):
-    from tests.imdb_fixture import write_tiny_imdb
+    from tests.lm_fixture import write_tiny_lm_imdb
 
-    data_dir = write_tiny_imdb(tmp_path / "tfds")
+    data_dir = tmp_path / "tfds"  # the three splits: the classifiers' and the language model's
+    write_tiny_lm_imdb(data_dir, num_train=120, num_test=60)
     workdir = tmp_path / "lecture"
     argv = ["--smoke", "--data_dir", str(data_dir), "--workdir", str(workdir)]
     results = lecture.main(argv)
     _files(workdir, "metrics.jsonl", "report.md")
     stages = [r["stage"] for r in runs.read_metrics(workdir)]
     assert stages == ["parameter_count", "why_tanh", "imdb_simple_rnn", "vanishing_gradients", "long_memory",
-                      "imdb_lstm"]
+                      "imdb_lstm", "next_word"]
+    next_word = results["stages"]["next_word"]["models"]
+    assert set(next_word) == {"simple_rnn", "kneser_ney"} and next_word["simple_rnn"]["test_perplexity"] > 1
     report = (workdir / "report.md").read_text()
     assert "python experiments/lecture.py --smoke --data_dir" in report
     for figure in ("parameter_count/parameter_count.png", "why_tanh/why_tanh.png", "imdb_simple_rnn/curves.png",
                    "vanishing_gradients/vanishing_gradients.png", "long_memory/long_memory.png",
-                   "imdb_lstm/curves.png"):
+                   "imdb_lstm/curves.png", "next_word/simple_rnn/context_usage.png"):
         assert f"]({figure})" in report and (workdir / figure).is_file(), figure
     assert "Simple RNN trained on IMDB" in report  # the trained model's Jacobians were computed
     # The vanishing-gradient and long-memory scripts ran their smoke settings (the same `run` as `main`).
