@@ -54,3 +54,9 @@ def test_console_commands_are_documented():
     assert "## Console commands" in text and "rnn-jax --help" in text
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert 'rnn-jax = "rnn_jax.cli:entry_point"' in pyproject and cli.COMMANDS
+
+
+def test_readme_stays_short():
+    # The lab notebook lives in docs/ (tests/test_docs.py builds it); the README says what, how, and where.
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 150, f"README.md has {len(lines)} lines: move the detail to a page under docs/"
