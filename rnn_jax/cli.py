@@ -35,8 +35,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "why-tanh": ("rnn_jax.studies.why_tanh", "h_t without and with tanh: explosion and vanishing"),
     "vanishing-gradients": ("rnn_jax.studies.vanishing_gradients", "exact Jacobians dh_t/dx_1"),
     "long-memory": ("rnn_jax.studies.long_memory", "short vs long memory: accuracy against the gap"),
-    "distributed-throughput": ("rnn_jax.studies.distributed_throughput",
-                               "training-step throughput on 1..N (simulated) devices"),
+    "distributed-throughput": (
+        "rnn_jax.studies.distributed_throughput",
+        "training-step throughput on 1..N (simulated) devices",
+    ),
     "distributed-compare": ("rnn_jax.studies.distributed_compare", "the metric differences of several runs"),
     "tokenizer-speed": ("rnn_jax.studies.tokenizer_speed", "time the IMDB tokenizer"),
 }
@@ -46,9 +48,11 @@ DEBUG_ENV = "RNN_JAX_DEBUG"
 def _usage() -> str:
     width = max(map(len, COMMANDS))
     rows = "\n".join(f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items())
-    return (f"usage: rnn-jax COMMAND [flags]   (rnn-jax COMMAND --help for its flags)\n\n"
-            f"commands:\n{rows}\n\n"
-            f"--debug (or {DEBUG_ENV}=1) shows the traceback of an error.")
+    return (
+        f"usage: rnn-jax COMMAND [flags]   (rnn-jax COMMAND --help for its flags)\n\n"
+        f"commands:\n{rows}\n\n"
+        f"--debug (or {DEBUG_ENV}=1) shows the traceback of an error."
+    )
 
 
 def guarded(main: Callable[[list[str]], object], argv: Sequence[str] | None = None) -> int:

@@ -46,8 +46,10 @@ class TrainingInterrupted(Exception):
 
     def __init__(self, signal_number: int, step: int, workdir: str):
         self.signal_number, self.step, self.workdir = signal_number, step, workdir
-        super().__init__(f"interrupted by signal {signal_number} at step {step}: checkpoint saved in "
-                         f"{workdir}; continue with --resume")
+        super().__init__(
+            f"interrupted by signal {signal_number} at step {step}: checkpoint saved in "
+            f"{workdir}; continue with --resume"
+        )
 
     @property
     def exit_status(self) -> int:

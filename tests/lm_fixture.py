@@ -33,32 +33,51 @@ def write_splits(data_dir: str | Path, splits: dict[str, list[tuple[bytes, int]]
 
     folder = Path(data_dir) / "imdb_reviews" / "plain_text" / "1.0.0"
     folder.mkdir(parents=True, exist_ok=True)
-    features = tfds.features.FeaturesDict({"text": tfds.features.Text(),
-                                           "label": tfds.features.ClassLabel(names=["neg", "pos"])})
+    features = tfds.features.FeaturesDict(
+        {"text": tfds.features.Text(), "label": tfds.features.ClassLabel(names=["neg", "pos"])}
+    )
     serializer = example_serializer.ExampleSerializer(features.get_serialized_info())
     info_splits = []
     for name, reviews in splits.items():
-        writer = ArrayRecordWriter(str(folder / f"imdb_reviews-{name}.array_record-00000-of-00001"),
-                                   "group_size:1")
+        writer = ArrayRecordWriter(
+            str(folder / f"imdb_reviews-{name}.array_record-00000-of-00001"), "group_size:1"
+        )
         for text, label in reviews:
-            writer.write(serializer.serialize_example(features.encode_example({"text": text, "label": label})))
+            writer.write(
+                serializer.serialize_example(features.encode_example({"text": text, "label": label}))
+            )
         writer.close()
-        info_splits.append({"filepathTemplate": "{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}",
-                            "name": name, "numBytes": "0", "shardLengths": [str(len(reviews))]})
-    info = {"configName": "plain_text", "fileFormat": "array_record", "name": "imdb_reviews",
-            "moduleName": "tensorflow_datasets.datasets.imdb_reviews.imdb_reviews_dataset_builder",
-            "splits": info_splits, "version": "1.0.0",
-            "supervisedKeys": {"tuple": {"items": [{"featureKey": "text"}, {"featureKey": "label"}]}}}
+        info_splits.append(
+            {
+                "filepathTemplate": "{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}",
+                "name": name,
+                "numBytes": "0",
+                "shardLengths": [str(len(reviews))],
+            }
+        )
+    info = {
+        "configName": "plain_text",
+        "fileFormat": "array_record",
+        "name": "imdb_reviews",
+        "moduleName": "tensorflow_datasets.datasets.imdb_reviews.imdb_reviews_dataset_builder",
+        "splits": info_splits,
+        "version": "1.0.0",
+        "supervisedKeys": {"tuple": {"items": [{"featureKey": "text"}, {"featureKey": "label"}]}},
+    }
     (folder / "dataset_info.json").write_text(json.dumps(info))
     features.save_config(str(folder))
     (folder / "label.labels.txt").write_text("neg\npos\n")
     return Path(data_dir)
 
 
-def write_tiny_lm_imdb(data_dir: str | Path, num_train: int = 30, num_test: int = 40,
-                       num_unsupervised: int = 50, seed: int = 0) -> dict[str, list[bytes]]:
+def write_tiny_lm_imdb(
+    data_dir: str | Path, num_train: int = 30, num_test: int = 40, num_unsupervised: int = 50, seed: int = 0
+) -> dict[str, list[bytes]]:
     """Writes train, test and unsupervised splits under `data_dir`; returns each split's texts."""
-    splits = {"train": make_reviews(num_train, seed), "test": make_reviews(num_test, seed + 1),
-              "unsupervised": make_unlabelled_reviews(num_unsupervised, seed + 2)}
+    splits = {
+        "train": make_reviews(num_train, seed),
+        "test": make_reviews(num_test, seed + 1),
+        "unsupervised": make_unlabelled_reviews(num_unsupervised, seed + 2),
+    }
     write_splits(data_dir, splits)
     return {name: [text for text, _ in reviews] for name, reviews in splits.items()}

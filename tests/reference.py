@@ -63,7 +63,7 @@ def lstm_numpy(A, b, h, c, x):
     hidden = h.shape[0]
     hx = np.concatenate([np.asarray(h, np.float64), np.asarray(x, np.float64)])
     A, b = np.asarray(A, np.float64), np.asarray(b, np.float64)
-    gate = lambda k: A[k * hidden:(k + 1) * hidden] @ hx + b[k * hidden:(k + 1) * hidden]  # noqa: E731
+    gate = lambda k: A[k * hidden : (k + 1) * hidden] @ hx + b[k * hidden : (k + 1) * hidden]  # noqa: E731
     i, f, g, o = sigmoid(gate(0)), sigmoid(gate(1)), np.tanh(gate(2)), sigmoid(gate(3))
     c_new = f * np.asarray(c, np.float64) + i * g
     return o * np.tanh(c_new), c_new

@@ -27,12 +27,15 @@ def _random_sequence(seq_len=6, key=1, dtype=jnp.float32):
 
 def _cell(name, dtype=jnp.float32):
     key = jax.random.key(3)
-    return {"simple_rnn": (rnn_jax.simple_rnn_step, rnn_jax.init_simple_rnn(key, F, H, dtype=dtype)),
-            "lstm": (rnn_jax.lstm_step, rnn_jax.init_lstm(key, F, H, dtype=dtype)),
-            "gru": (rnn_jax.gru_step, rnn_jax.init_gru(key, F, H, dtype=dtype))}[name]
+    return {
+        "simple_rnn": (rnn_jax.simple_rnn_step, rnn_jax.init_simple_rnn(key, F, H, dtype=dtype)),
+        "lstm": (rnn_jax.lstm_step, rnn_jax.init_lstm(key, F, H, dtype=dtype)),
+        "gru": (rnn_jax.gru_step, rnn_jax.init_gru(key, F, H, dtype=dtype)),
+    }[name]
 
 
 # ----------------------------------------------------------------------------- closed forms
+
 
 @pytest.mark.parametrize("activation", ["identity", "tanh"])
 def test_half_identity_state_jacobians_shrink_by_exactly_one_half(activation):
@@ -40,14 +43,15 @@ def test_half_identity_state_jacobians_shrink_by_exactly_one_half(activation):
     params = _half_identity_params()
     step = functools.partial(rnn_jax.simple_rnn_step, activation=activation)
     xs = jnp.zeros((12, F))
-    expected = np.stack([0.5 ** t * np.eye(H) for t in range(1, 13)])
+    expected = np.stack([0.5**t * np.eye(H) for t in range(1, 13)])
     np.testing.assert_array_equal(analysis.state_jacobians(step, params, xs), expected)
     products = analysis.running_products(analysis.step_jacobians(step, params, xs))
     np.testing.assert_array_equal(products, expected)
     # dh_t/dh_s = 0.5^(t - s) I: the products started at step s.
     s = 4
-    np.testing.assert_array_equal(analysis.running_products(analysis.step_jacobians(step, params, xs)[s:]),
-                                  expected[:12 - s])
+    np.testing.assert_array_equal(
+        analysis.running_products(analysis.step_jacobians(step, params, xs)[s:]), expected[: 12 - s]
+    )
 
 
 @pytest.mark.parametrize("activation", ["identity", "tanh"])
@@ -80,8 +84,9 @@ def test_step_jacobian_closed_form_matches_jacrev(activation):
     np.testing.assert_allclose(closed, analysis.step_jacobians(step, params, xs), rtol=1e-5, atol=1e-6)
     if activation == "tanh":  # diag(1 - h_t^2) @ A_h written out for one t
         t = 4
-        np.testing.assert_allclose(closed[t], np.diag(1 - np.asarray(hs[t]) ** 2) @ params["A"][:, :H],
-                                   rtol=1e-6)
+        np.testing.assert_allclose(
+            closed[t], np.diag(1 - np.asarray(hs[t]) ** 2) @ params["A"][:, :H], rtol=1e-6
+        )
 
 
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
@@ -101,12 +106,16 @@ def test_chain_rule_products_times_first_jacobian_equal_input_jacobians(cell):
 def test_forward_and_reverse_mode_agree(cell):
     step, params = _cell(cell)
     xs = _random_sequence(6)
-    np.testing.assert_allclose(analysis.input_jacobians(step, params, xs, mode="forward"),
-                               analysis.input_jacobians(step, params, xs, mode="reverse"), rtol=1e-5,
-                               atol=1e-7)
+    np.testing.assert_allclose(
+        analysis.input_jacobians(step, params, xs, mode="forward"),
+        analysis.input_jacobians(step, params, xs, mode="reverse"),
+        rtol=1e-5,
+        atol=1e-7,
+    )
 
 
 # ----------------------------------------------------------------------------- finite differences
+
 
 def _central_differences(f, x, eps=1e-6):
     """[..., F] Jacobian of f at x by central differences, one input coordinate at a time."""
@@ -133,13 +142,15 @@ def test_input_jacobians_match_central_finite_differences_in_float64(cell, outpu
             _, hs = rnn_jax.unroll(step, params, xs.at[position].set(x), h0)
             return hs.c if output == "c" else rnn_jax.state_output(hs)
 
-        np.testing.assert_allclose(jacobians, _central_differences(states, xs[position]), rtol=1e-7,
-                                   atol=1e-9)
+        np.testing.assert_allclose(
+            jacobians, _central_differences(states, xs[position]), rtol=1e-7, atol=1e-9
+        )
         if cell == "simple_rnn":  # and JAX's own numerical gradient check, both modes
             jax.test_util.check_grads(lambda x: states(x)[-1], (xs[position],), order=1, modes=("rev",))
 
 
 # ----------------------------------------------------------------------------- dloss/dh_t
+
 
 def _readout_loss(h_last, hs):
     h = rnn_jax.state_output(h_last)
@@ -154,6 +165,7 @@ def test_hidden_state_grads_match_grad_of_the_explicit_continuation(cell):
     _, hs = rnn_jax.unroll(step, params, xs)
     np.testing.assert_allclose(loss, _readout_loss(*rnn_jax.unroll(step, params, xs)), rtol=1e-6)
     for t in range(xs.shape[0]):
+
         def continuation(state_t, t=t):  # the loss as a function of the state after step t + 1
             h = state_t
             for s in range(t + 1, xs.shape[0]):
@@ -163,8 +175,9 @@ def test_hidden_state_grads_match_grad_of_the_explicit_continuation(cell):
         state_t = jax.tree_util.tree_map(lambda a, t=t: a[t], hs)
         expected = jax.grad(continuation)(state_t)
         got = jax.tree_util.tree_map(lambda a, t=t: a[t], grads)
-        jax.tree_util.tree_map(lambda g, e: np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-6), got,
-                               expected)
+        jax.tree_util.tree_map(
+            lambda g, e: np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-6), got, expected
+        )
 
 
 def test_hidden_state_grads_loss_on_all_states_and_padding():
@@ -173,7 +186,7 @@ def test_hidden_state_grads_loss_on_all_states_and_padding():
     lengths = jnp.array([6, 4, 1])
 
     def loss_fn(h_last, hs):  # many-to-many: every state enters the loss
-        return jnp.sum(hs ** 2) + jnp.sum(h_last)
+        return jnp.sum(hs**2) + jnp.sum(h_last)
 
     loss, grads = analysis.hidden_state_grads(loss_fn, step, params, xs, lengths=lengths)
     assert grads.shape == (3, 6, H)
@@ -186,6 +199,7 @@ def test_hidden_state_grads_loss_on_all_states_and_padding():
 
 
 # ----------------------------------------------------------------------------- norms and why tanh
+
 
 def test_jacobian_norms_match_numpy_and_do_not_overflow():
     matrices = jax.random.normal(jax.random.key(0), (4, 3, 5))
@@ -215,7 +229,7 @@ def test_scaled_orthogonal_powers_are_exact_in_float64(radius, expected):
         hs = analysis.zero_input_states(params, h0, 100, activation="identity")
         ratio = float(analysis.stable_norms(hs[-1]) / analysis.stable_norms(h0))
         assert ratio == pytest.approx(expected, rel=1e-11)
-        assert radius ** 100 == pytest.approx(expected, rel=1e-12)
+        assert radius**100 == pytest.approx(expected, rel=1e-12)
 
 
 def test_zero_input_states_with_tanh_stay_inside_minus_one_one():
@@ -227,6 +241,7 @@ def test_zero_input_states_with_tanh_stay_inside_minus_one_one():
 
 
 # ----------------------------------------------------------------------------- errors
+
 
 def test_errors():
     step, params = _cell("simple_rnn")

@@ -26,8 +26,9 @@ def test_init_simple_rnn_shapes_and_count(input_size, hidden_size, use_bias):
     params = rnn_jax.init_simple_rnn(jax.random.key(0), input_size, hidden_size, use_bias=use_bias)
     assert params["A"].shape == (hidden_size, hidden_size + input_size)
     assert ("b" in params) == use_bias
-    assert rnn_jax.num_params(params) == rnn_jax.simple_rnn_num_params(input_size, hidden_size,
-                                                                        use_bias=use_bias)
+    assert rnn_jax.num_params(params) == rnn_jax.simple_rnn_num_params(
+        input_size, hidden_size, use_bias=use_bias
+    )
 
 
 def test_lecture_parameter_count():
@@ -38,8 +39,10 @@ def test_lecture_parameter_count():
 
 
 @pytest.mark.parametrize("input_size,hidden_size", SIZES)
-@pytest.mark.parametrize("activation,numpy_act", [("tanh", np.tanh), ("identity", lambda z: z),
-                                                  ("relu", lambda z: np.maximum(z, 0))])
+@pytest.mark.parametrize(
+    "activation,numpy_act",
+    [("tanh", np.tanh), ("identity", lambda z: z), ("relu", lambda z: np.maximum(z, 0))],
+)
 def test_simple_rnn_step_is_the_lecture_formula(input_size, hidden_size, activation, numpy_act):
     params = rnn_jax.init_simple_rnn(jax.random.key(1), input_size, hidden_size)
     params["b"] = jax.random.normal(jax.random.key(2), (hidden_size,))  # non-zero bias
@@ -55,10 +58,12 @@ def test_simple_rnn_step_state_comes_first_in_the_concatenation():
     h, x = _inputs(3, 4, seed=1)
     only_h = {"A": params["A"].at[:, 4:].set(0.0)}
     only_x = {"A": params["A"].at[:, :4].set(0.0)}
-    np.testing.assert_allclose(rnn_jax.simple_rnn_step(only_h, h, x), jnp.tanh(h @ params["A"][:, :4].T),
-                               rtol=1e-6)
-    np.testing.assert_allclose(rnn_jax.simple_rnn_step(only_x, h, x), jnp.tanh(x @ params["A"][:, 4:].T),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        rnn_jax.simple_rnn_step(only_h, h, x), jnp.tanh(h @ params["A"][:, :4].T), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        rnn_jax.simple_rnn_step(only_x, h, x), jnp.tanh(x @ params["A"][:, 4:].T), rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("batch", [(), (1,), (5,), (2, 3)])
@@ -67,7 +72,9 @@ def test_steps_broadcast_over_batch_dimensions(batch):
     h, x = _inputs(3, 4, batch, seed=2)
     out = rnn_jax.simple_rnn_step(params, h, x)
     assert out.shape == (*batch, 4)
-    flat = jax.vmap(lambda hh, xx: rnn_jax.simple_rnn_step(params, hh, xx))(h.reshape(-1, 4), x.reshape(-1, 3))
+    flat = jax.vmap(lambda hh, xx: rnn_jax.simple_rnn_step(params, hh, xx))(
+        h.reshape(-1, 4), x.reshape(-1, 3)
+    )
     np.testing.assert_allclose(out.reshape(-1, 4), flat, rtol=1e-6)
 
 
@@ -96,8 +103,9 @@ def test_gru_step_matches_numpy(input_size, hidden_size):
     params = rnn_jax.init_gru(jax.random.key(0), input_size, hidden_size)
     params = jax.tree_util.tree_map(lambda p: p + 0.1 * jax.random.normal(jax.random.key(4), p.shape), params)
     h, x = _inputs(input_size, hidden_size, seed=2)
-    np.testing.assert_allclose(rnn_jax.gru_step(params, h, x), reference.gru_numpy(params, h, x),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        rnn_jax.gru_step(params, h, x), reference.gru_numpy(params, h, x), rtol=1e-5, atol=1e-6
+    )
     assert rnn_jax.num_params(params) == 3 * rnn_jax.simple_rnn_num_params(input_size, hidden_size)
 
 
@@ -106,7 +114,9 @@ def test_initial_state_structures():
     lstm = rnn_jax.init_lstm(jax.random.key(0), 3, 4)
     gru = rnn_jax.init_gru(jax.random.key(0), 3, 4)
     assert rnn_jax.initial_state(rnn_jax.simple_rnn_step, simple, (2,)).shape == (2, 4)
-    assert rnn_jax.initial_state(functools.partial(rnn_jax.simple_rnn_step, activation="relu"), simple).shape == (4,)
+    assert rnn_jax.initial_state(
+        functools.partial(rnn_jax.simple_rnn_step, activation="relu"), simple
+    ).shape == (4,)
     state = rnn_jax.initial_state(rnn_jax.lstm_step, lstm, (2,))
     assert isinstance(state, rnn_jax.LSTMState) and state.c.shape == (2, 4)
     assert rnn_jax.initial_state(rnn_jax.gru_step, gru, (5,)).shape == (5, 4)
@@ -120,16 +130,23 @@ def test_dtype_is_respected():
 
 # ----------------------------------------------------------------------------- errors
 
-@pytest.mark.parametrize("kwargs,error,match", [
-    (dict(input_size=0, hidden_size=4), ValueError, "input_size must be a positive int, got 0"),
-    (dict(input_size=3, hidden_size=-2), ValueError, "hidden_size must be a positive int, got -2"),
-    (dict(input_size=3.0, hidden_size=4), TypeError, "input_size must be a positive int"),
-    (dict(input_size=3, hidden_size=4, recurrent_init="xavier"), ValueError,
-     "unknown recurrent_init 'xavier'; expected one of 'orthogonal', 'identity', 'random'"),
-    (dict(input_size=3, hidden_size=4, input_init="he"), ValueError, "unknown input_init 'he'"),
-    (dict(input_size=3, hidden_size=4, recurrent_scale=-1.0), ValueError, "recurrent_scale must be >= 0"),
-    (dict(input_size=3, hidden_size=4, dtype=jnp.int32), TypeError, "dtype must be a floating dtype"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        (dict(input_size=0, hidden_size=4), ValueError, "input_size must be a positive int, got 0"),
+        (dict(input_size=3, hidden_size=-2), ValueError, "hidden_size must be a positive int, got -2"),
+        (dict(input_size=3.0, hidden_size=4), TypeError, "input_size must be a positive int"),
+        (
+            dict(input_size=3, hidden_size=4, recurrent_init="xavier"),
+            ValueError,
+            "unknown recurrent_init 'xavier'; expected one of 'orthogonal', 'identity', 'random'",
+        ),
+        (dict(input_size=3, hidden_size=4, input_init="he"), ValueError, "unknown input_init 'he'"),
+        (dict(input_size=3, hidden_size=4, recurrent_scale=-1.0), ValueError, "recurrent_scale must be >= 0"),
+        (dict(input_size=3, hidden_size=4, dtype=jnp.int32), TypeError, "dtype must be a floating dtype"),
+    ],
+)
 def test_init_errors(kwargs, error, match):
     with pytest.raises(error, match=match):
         rnn_jax.init_simple_rnn(jax.random.key(0), **kwargs)
@@ -138,8 +155,11 @@ def test_init_errors(kwargs, error, match):
 def test_step_errors_name_argument_and_shapes():
     params = rnn_jax.init_simple_rnn(jax.random.key(0), 3, 4)
     h, x = _inputs(3, 4, (2,))
-    with pytest.raises(ValueError, match=r"x_t must have shape \[\.\.\., 3\] to match params\['A'\] of shape "
-                                         r"\(4, 7\), got \(2, 5\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"x_t must have shape \[\.\.\., 3\] to match params\['A'\] of shape "
+        r"\(4, 7\), got \(2, 5\)",
+    ):
         rnn_jax.simple_rnn_step(params, h, jnp.zeros((2, 5)))
     with pytest.raises(ValueError, match=r"h must have shape \[\.\.\., 4\].*got \(2, 6\)"):
         rnn_jax.simple_rnn_step(params, jnp.zeros((2, 6)), x)

@@ -12,9 +12,32 @@ from rnn_jax import cli
 from rnn_jax.errors import ConfigError, RunFolderError
 from tests.imdb_fixture import write_tiny_imdb
 
-TINY = ["--vocab_size", "30", "--seq_len", "16", "--embedding_size", "8", "--hidden_size", "8", "--batch_size", "8",
-        "--num_epochs", "1", "--eval_batch_size", "16", "--checkpoint_every_steps", "0", "--no-download",
-        "--num_validation", "20", "--max_train_examples", "48", "--max_eval_examples", "20", "--no_progress"]
+TINY = [
+    "--vocab_size",
+    "30",
+    "--seq_len",
+    "16",
+    "--embedding_size",
+    "8",
+    "--hidden_size",
+    "8",
+    "--batch_size",
+    "8",
+    "--num_epochs",
+    "1",
+    "--eval_batch_size",
+    "16",
+    "--checkpoint_every_steps",
+    "0",
+    "--no-download",
+    "--num_validation",
+    "20",
+    "--max_train_examples",
+    "48",
+    "--max_eval_examples",
+    "20",
+    "--no_progress",
+]
 
 
 @pytest.fixture(scope="module")
@@ -36,14 +59,17 @@ def _error_line(capsys) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--model", "cnn"], "invalid choice 'cnn' for argument '--model'"),
-    (["--hidden_size", "big"], "Error parsing --hidden_size"),
-    (["--unknown_flag", "1"], "Unrecognized options: --unknown_flag"),
-    (["--seq_len", "0"], "seq_len must be a positive int"),
-    (["--model", "stacked", "--num_layers", "1"], "needs num_layers >= 2"),
-    (["--batch_size", "64"], "only 48 training reviews for batch_size 64"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--model", "cnn"], "invalid choice 'cnn' for argument '--model'"),
+        (["--hidden_size", "big"], "Error parsing --hidden_size"),
+        (["--unknown_flag", "1"], "Unrecognized options: --unknown_flag"),
+        (["--seq_len", "0"], "seq_len must be a positive int"),
+        (["--model", "stacked", "--num_layers", "1"], "needs num_layers >= 2"),
+        (["--batch_size", "64"], "only 48 training reviews for batch_size 64"),
+    ],
+)
 def test_bad_flag_values_are_one_line(flags, message, tiny_dir, tmp_path, capsys):
     argv = ["imdb", *TINY, "--data_dir", str(tiny_dir), "--workdir", str(tmp_path / "w"), *flags]
     assert cli.main(argv) == 2
@@ -51,7 +77,9 @@ def test_bad_flag_values_are_one_line(flags, message, tiny_dir, tmp_path, capsys
 
 
 def test_missing_data_is_one_line(tmp_path, capsys):
-    assert cli.main(["imdb", *TINY, "--data_dir", str(tmp_path / "none"), "--workdir", str(tmp_path / "w")]) == 2
+    assert (
+        cli.main(["imdb", *TINY, "--data_dir", str(tmp_path / "none"), "--workdir", str(tmp_path / "w")]) == 2
+    )
     assert "looked in" in _error_line(capsys)
 
 
@@ -93,8 +121,12 @@ def test_unexpected_errors_keep_their_traceback():
 def test_installed_console_command_prints_one_line(tmp_path):
     script = Path(sys.executable).parent / "rnn-jax"
     assert script.exists(), "pip install -e . installs the rnn-jax console command ([project.scripts])"
-    result = subprocess.run([str(script), "imdb", "--model", "cnn", "--workdir", str(tmp_path)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [str(script), "imdb", "--model", "cnn", "--workdir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith("error: invalid choice 'cnn'")
 
@@ -108,8 +140,12 @@ def test_no_readable_checkpoint_prints_warnings_and_one_error_no_traceback(finis
     for data in workdir.glob("checkpoints/*/state/d/*"):
         data.write_bytes(b"garbage")
     script = Path(sys.executable).parent / "rnn-jax"
-    result = subprocess.run([str(script), "imdb", *TINY, "--data_dir", str(tiny_dir), "--workdir", str(workdir),
-                             "--resume"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [str(script), "imdb", *TINY, "--data_dir", str(tiny_dir), "--workdir", str(workdir), "--resume"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert all(line.startswith("warning: checkpoint ") for line in lines[:-1]) and len(lines) >= 2

@@ -21,8 +21,10 @@ class ToyConfig:
 
 def test_defaults_and_overrides():
     assert parse_config(ToyConfig, []) == ToyConfig()
-    config = parse_config(ToyConfig, ["--hidden_size", "8", "--learning_rate", "0.1", "--clip_norm", "1.5",
-                                      "--model", "lstm", "--resume"])
+    config = parse_config(
+        ToyConfig,
+        ["--hidden_size", "8", "--learning_rate", "0.1", "--clip_norm", "1.5", "--model", "lstm", "--resume"],
+    )
     assert config == ToyConfig(8, 0.1, 1.5, "lstm", True)
     assert parse_config(ToyConfig, ["--clip_norm", "None", "--no-resume"]).clip_norm is None
     assert parse_config(ToyConfig, ["--no_resume"]).resume is False  # both spellings of the negation
@@ -34,13 +36,26 @@ def test_help_lists_every_field(capsys):
         parse_config(ToyConfig, ["--help"])
     assert exit_.value.code == 0
     text = capsys.readouterr().out
-    for name in ("--hidden_size", "--learning_rate", "--clip_norm", "--model", "--resume", "step size", "lstm"):
+    for name in (
+        "--hidden_size",
+        "--learning_rate",
+        "--clip_norm",
+        "--model",
+        "--resume",
+        "step size",
+        "lstm",
+    ):
         assert name in text
 
 
-@pytest.mark.parametrize("argv, message", [(["--model", "transformer"], "invalid choice 'transformer'"),
-                                           (["--hidden_size", "big"], "Error parsing --hidden_size"),
-                                           (["--unknown", "1"], "Unrecognized options: --unknown")])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--model", "transformer"], "invalid choice 'transformer'"),
+        (["--hidden_size", "big"], "Error parsing --hidden_size"),
+        (["--unknown", "1"], "Unrecognized options: --unknown"),
+    ],
+)
 def test_bad_flags_raise_one_line(argv, message):
     with pytest.raises(ConfigError, match=message) as err:
         parse_config(ToyConfig, argv)
@@ -68,10 +83,18 @@ def test_run_experiment_parses_runs_and_reports(tmp_path, capsys):
     summary = lambda results: [f"size {results['size']}"]  # noqa: E731
     argv = ["--workdir", str(tmp_path)]
     assert run_experiment(ToyExperimentConfig, run, summary, argv, smoke={"size": 2})["size"] == 100
-    assert run_experiment(ToyExperimentConfig, run, summary, [*argv, "--smoke"], smoke={"size": 2},
-                          outputs=["toy.png"])["size"] == 2
-    assert run_experiment(ToyExperimentConfig, run, summary, [*argv, "--smoke", "--size", "7"],
-                          smoke={"size": 2})["size"] == 7  # flags beat the smoke defaults
+    assert (
+        run_experiment(
+            ToyExperimentConfig, run, summary, [*argv, "--smoke"], smoke={"size": 2}, outputs=["toy.png"]
+        )["size"]
+        == 2
+    )
+    assert (
+        run_experiment(
+            ToyExperimentConfig, run, summary, [*argv, "--smoke", "--size", "7"], smoke={"size": 2}
+        )["size"]
+        == 7
+    )  # flags beat the smoke defaults
     out = capsys.readouterr().out
     assert "size 100\na note\n" in out and "size 2\n" in out
     assert f"wrote {tmp_path / 'results.json'}, {tmp_path / 'toy.png'}" in out

@@ -37,8 +37,9 @@ def test_split_is_a_pure_function_of_split_seed(tiny_dir):
 
 def test_max_examples_truncate_each_split(tiny_dir):
     full = data.load_imdb(tiny_dir, num_validation=20, download=False)
-    small = data.load_imdb(tiny_dir, num_validation=20, max_train_examples=30, max_eval_examples=7,
-                           download=False)
+    small = data.load_imdb(
+        tiny_dir, num_validation=20, max_train_examples=30, max_eval_examples=7, download=False
+    )
     assert [len(small[k].texts) for k in ("train", "validation", "test")] == [30, 7, 7]
     assert small["train"].texts == full["train"].texts[:30]
 

@@ -33,6 +33,7 @@ TOY_STEPS = 6
 
 # ----------------------------------------------------------------------------- a toy data-parallel run
 
+
 def _toy_data(num_examples=64, seq_len=7, input_size=3, seed=0):
     """Sequences whose label is the sign of the sum of their first feature (lengths vary)."""
     rng = np.random.default_rng(seed)
@@ -59,8 +60,11 @@ def toy_run(num_devices: int | None = None, steps: int = TOY_STEPS, batch_size: 
     batch = distributed.batch_sharding(mesh)
     xs, lengths, labels = _toy_data()
     key_rnn, key_head = jax.random.split(jax.random.key(0))
-    params = {"rnn": init_simple_rnn(key_rnn, 3, 5), "w": jax.random.normal(key_head, (5,)) * 0.5,
-              "c": jnp.zeros(())}
+    params = {
+        "rnn": init_simple_rnn(key_rnn, 3, 5),
+        "w": jax.random.normal(key_head, (5,)) * 0.5,
+        "c": jnp.zeros(()),
+    }
     params = distributed.put_replicated(params, mesh)
 
     def step(params, xs, lengths, labels):
@@ -68,8 +72,12 @@ def toy_run(num_devices: int | None = None, steps: int = TOY_STEPS, batch_size: 
         params = jax.tree_util.tree_map(lambda p, g: p - 0.5 * g, params, grads)
         return params, loss, correct
 
-    step = jax.jit(step, in_shardings=(replicated, batch, batch, batch),
-                   out_shardings=(replicated, replicated, replicated), donate_argnums=0)
+    step = jax.jit(
+        step,
+        in_shardings=(replicated, batch, batch, batch),
+        out_shardings=(replicated, replicated, replicated),
+        donate_argnums=0,
+    )
     losses, corrects = [], []
     for i in range(steps):
         order = np.random.default_rng([1, i]).permutation(len(labels))[:batch_size]
@@ -78,37 +86,55 @@ def toy_run(num_devices: int | None = None, steps: int = TOY_STEPS, batch_size: 
         losses.append(float(loss))
         corrects.append(int(correct))
     assert params["rnn"]["A"].sharding.is_fully_replicated
-    return {"losses": losses, "corrects": corrects,
-            "params": jax.tree_util.tree_map(lambda a: np.asarray(a).tolist(), params),
-            "num_devices": int(mesh.devices.size), "num_processes": jax.process_count(),
-            "batch_devices": len(placed[0].sharding.device_set),
-            "local_rows": [distributed.local_rows(batch_size, mesh).start,
-                           distributed.local_rows(batch_size, mesh).stop]}
+    return {
+        "losses": losses,
+        "corrects": corrects,
+        "params": jax.tree_util.tree_map(lambda a: np.asarray(a).tolist(), params),
+        "num_devices": int(mesh.devices.size),
+        "num_processes": jax.process_count(),
+        "batch_devices": len(placed[0].sharding.device_set),
+        "local_rows": [
+            distributed.local_rows(batch_size, mesh).start,
+            distributed.local_rows(batch_size, mesh).stop,
+        ],
+    }
 
 
 def _assert_same_run(run, reference):
     np.testing.assert_allclose(run["losses"], reference["losses"], rtol=1e-5, atol=1e-6)
     assert run["corrects"] == reference["corrects"]
-    for a, b in zip(jax.tree_util.tree_leaves(run["params"]), jax.tree_util.tree_leaves(reference["params"]),
-                    strict=True):
+    for a, b in zip(
+        jax.tree_util.tree_leaves(run["params"]), jax.tree_util.tree_leaves(reference["params"]), strict=True
+    ):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 # ----------------------------------------------------------------------------- subprocess helpers
+
 
 def _env(device_count: int) -> dict:
     env = dict(os.environ)
     env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={device_count}"
     env["JAX_PLATFORMS"] = "cpu"
     env["PYTHONPATH"] = f"{REPO_ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}"
-    for name in (distributed.ENV_COORDINATOR_ADDRESS, distributed.ENV_NUM_PROCESSES, distributed.ENV_PROCESS_ID):
+    for name in (
+        distributed.ENV_COORDINATOR_ADDRESS,
+        distributed.ENV_NUM_PROCESSES,
+        distributed.ENV_PROCESS_ID,
+    ):
         env.pop(name, None)
     return env
 
 
 def _worker(*args: str, device_count: int = 1) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-u", __file__, *args], env=_env(device_count), cwd=REPO_ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-u", __file__, *args],
+        env=_env(device_count),
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _finish(proc: subprocess.Popen) -> tuple[int, str, str]:
@@ -124,7 +150,7 @@ def _finish(proc: subprocess.Popen) -> tuple[int, str, str]:
 def _result(out: str) -> dict:
     lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
     assert lines, f"no RESULT line in:\n{out}"
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 def _free_port() -> int:
@@ -135,6 +161,7 @@ def _free_port() -> int:
 
 # ----------------------------------------------------------------------------- mesh and shardings (1 device)
 
+
 def test_mesh_over_all_devices():
     mesh = distributed.make_mesh()
     assert mesh.axis_names == (distributed.DATA_AXIS,)
@@ -142,12 +169,15 @@ def test_mesh_over_all_devices():
     assert distributed.describe(mesh)["num_processes"] == 1
 
 
-@pytest.mark.parametrize("num_devices, message", [
-    (0, "num_devices must be a positive int"),
-    (-2, "num_devices must be a positive int"),
-    (2.0, "num_devices must be a positive int"),
-    ("all + 1", "xla_force_host_platform_device_count"),
-])
+@pytest.mark.parametrize(
+    "num_devices, message",
+    [
+        (0, "num_devices must be a positive int"),
+        (-2, "num_devices must be a positive int"),
+        (2.0, "num_devices must be a positive int"),
+        ("all + 1", "xla_force_host_platform_device_count"),
+    ],
+)
 def test_make_mesh_errors(num_devices, message):
     if num_devices == "all + 1":  # jax.device_count() at import time would start JAX in the workers too early
         num_devices = jax.device_count() + 1
@@ -174,13 +204,16 @@ def test_batch_not_divisible_is_an_error():
     mesh = distributed.make_mesh(1)
     distributed.check_batch_size(7, mesh)  # anything splits over one device
     fake = type("FakeMesh", (), {"devices": np.empty(8, dtype=object)})()
-    with pytest.raises(ValueError, match=r"global batch_size 30 is not divisible by the 8 devices.*use 24 or 32"):
+    with pytest.raises(
+        ValueError, match=r"global batch_size 30 is not divisible by the 8 devices.*use 24 or 32"
+    ):
         distributed.check_batch_size(30, fake)
     with pytest.raises(ValueError, match=r"eval_batch_size 5 is not divisible by the 8 devices.*use 8"):
         distributed.check_batch_size(5, fake, name="eval_batch_size")
 
 
 # ----------------------------------------------------------------------------- resolving the cluster
+
 
 def test_single_process_when_nothing_is_set(monkeypatch):
     monkeypatch.setattr(distributed, "detected_cluster", lambda: None)
@@ -207,16 +240,43 @@ def test_detected_cluster_finds_slurm(monkeypatch):
     assert distributed.detected_cluster() == "slurm"
 
 
-@pytest.mark.parametrize("kwargs, environ, message", [
-    (dict(coordinator_address="127.0.0.1:1234"), {}, "missing: num_processes, process_id"),
-    (dict(num_processes=2, process_id=0), {}, "missing: coordinator_address"),
-    (dict(coordinator_address="127.0.0.1", num_processes=2, process_id=0), {}, "must look like host:port"),
-    (dict(coordinator_address="127.0.0.1:99999", num_processes=2, process_id=0), {}, "must look like host:port"),
-    (dict(coordinator_address="127.0.0.1:1234", num_processes=2, process_id=2), {}, r"process_id 2 is out of range for num_processes 2: the ids are 0\.\.1"),
-    (dict(coordinator_address="127.0.0.1:1234", num_processes=2, process_id=-1), {}, "process_id must be a non-negative int"),
-    (dict(coordinator_address="127.0.0.1:1234", num_processes=0, process_id=0), {}, "num_processes must be a positive int"),
-    (dict(coordinator_address="127.0.0.1:1234", process_id=0), {"JAX_NUM_PROCESSES": "two"}, r"\$JAX_NUM_PROCESSES must be an integer"),
-])
+@pytest.mark.parametrize(
+    "kwargs, environ, message",
+    [
+        (dict(coordinator_address="127.0.0.1:1234"), {}, "missing: num_processes, process_id"),
+        (dict(num_processes=2, process_id=0), {}, "missing: coordinator_address"),
+        (
+            dict(coordinator_address="127.0.0.1", num_processes=2, process_id=0),
+            {},
+            "must look like host:port",
+        ),
+        (
+            dict(coordinator_address="127.0.0.1:99999", num_processes=2, process_id=0),
+            {},
+            "must look like host:port",
+        ),
+        (
+            dict(coordinator_address="127.0.0.1:1234", num_processes=2, process_id=2),
+            {},
+            r"process_id 2 is out of range for num_processes 2: the ids are 0\.\.1",
+        ),
+        (
+            dict(coordinator_address="127.0.0.1:1234", num_processes=2, process_id=-1),
+            {},
+            "process_id must be a non-negative int",
+        ),
+        (
+            dict(coordinator_address="127.0.0.1:1234", num_processes=0, process_id=0),
+            {},
+            "num_processes must be a positive int",
+        ),
+        (
+            dict(coordinator_address="127.0.0.1:1234", process_id=0),
+            {"JAX_NUM_PROCESSES": "two"},
+            r"\$JAX_NUM_PROCESSES must be an integer",
+        ),
+    ],
+)
 def test_bad_cluster_settings(monkeypatch, kwargs, environ, message):
     monkeypatch.setattr(distributed, "detected_cluster", lambda: None)
     with pytest.raises(ValueError, match=message):
@@ -231,8 +291,10 @@ def test_initialize_none_is_single_process():
 def test_unreachable_coordinator_times_out_with_a_message():
     address = f"127.0.0.1:{_free_port()}"  # nobody listens there
     spec = distributed.ClusterSpec(address, 2, 1, "arguments")
-    with pytest.raises(distributed.CoordinatorTimeoutError,
-                       match=rf"process 1 could not reach the coordinator at {address} within 1 s.*Start process 0"):
+    with pytest.raises(
+        distributed.CoordinatorTimeoutError,
+        match=rf"process 1 could not reach the coordinator at {address} within 1 s.*Start process 0",
+    ):
         distributed.initialize(spec, timeout=1)  # fails before JAX's own start-up
     assert not jax.distributed.is_initialized()
 
@@ -256,10 +318,13 @@ def test_coordinator_port_in_use_is_an_error():
 
 # ----------------------------------------------------------------------------- process-count errors
 
+
 def test_mismatched_process_counts_fail_in_every_process():
     address = f"127.0.0.1:{_free_port()}"
-    procs = [_worker("toy", "--coordinator_address", address, "--num_processes", str(n), "--process_id", str(i))
-             for i, n in enumerate((2, 3))]
+    procs = [
+        _worker("toy", "--coordinator_address", address, "--num_processes", str(n), "--process_id", str(i))
+        for i, n in enumerate((2, 3))
+    ]
     for rc, _, err in map(_finish, procs):
         assert rc != 0
         assert "ProcessCountMismatchError" in err
@@ -269,22 +334,52 @@ def test_mismatched_process_counts_fail_in_every_process():
 def test_cluster_that_never_assembles_ends_with_a_message():
     address = f"127.0.0.1:{_free_port()}"
     # Process 0 of 2, but process 1 is never started: it gives up after --timeout seconds.
-    rc, _, err = _finish(_worker("toy", "--coordinator_address", address, "--num_processes", "2",
-                                 "--process_id", "0", "--timeout", "3"))
+    rc, _, err = _finish(
+        _worker(
+            "toy",
+            "--coordinator_address",
+            address,
+            "--num_processes",
+            "2",
+            "--process_id",
+            "0",
+            "--timeout",
+            "3",
+        )
+    )
     assert rc == distributed.TIMEOUT_EXIT_CODE, err[-3000:]
     assert "process 0 gave up after 3 s" in err and "did not assemble (2 processes expected)" in err
 
 
 # ----------------------------------------------------------------------------- the IMDB training loop
 
+
 def tiny_train_config(data_dir, **changes):
     """The IMDB classifier on the tiny fixture dataset: 48 training reviews, batches of 8, 2 epochs."""
     from rnn_jax.studies.imdb import TrainConfig
 
-    return TrainConfig(**{**dict(model="simple_rnn", vocab_size=30, seq_len=16, embedding_size=8, hidden_size=8,
-                                 batch_size=8, num_epochs=2, eval_batch_size=12, checkpoint_every_steps=0,
-                                 embedding_dropout=0.1, data_dir=str(data_dir), download=False,
-                                 num_validation=20, max_train_examples=48, max_eval_examples=20), **changes})
+    return TrainConfig(
+        **{
+            **dict(
+                model="simple_rnn",
+                vocab_size=30,
+                seq_len=16,
+                embedding_size=8,
+                hidden_size=8,
+                batch_size=8,
+                num_epochs=2,
+                eval_batch_size=12,
+                checkpoint_every_steps=0,
+                embedding_dropout=0.1,
+                data_dir=str(data_dir),
+                download=False,
+                num_validation=20,
+                max_train_examples=48,
+                max_eval_examples=20,
+            ),
+            **changes,
+        }
+    )
 
 
 def tiny_train_run(data_dir, workdir, **changes) -> dict:
@@ -316,14 +411,25 @@ def _assert_same_training(run, reference):
         for key in keys:
             np.testing.assert_allclose(got[key], want[key], rtol=1e-5, atol=1e-6, err_msg=key)
     for key in ("test_loss", "test_accuracy", "best_validation_accuracy", "best_epoch", "skipped_updates"):
-        np.testing.assert_allclose(run["results"][key], reference["results"][key], rtol=1e-5, atol=1e-6,
-                                   err_msg=key)
+        np.testing.assert_allclose(
+            run["results"][key], reference["results"][key], rtol=1e-5, atol=1e-6, err_msg=key
+        )
 
 
 def test_training_on_eight_devices_matches_one_device(tiny_data, one_device_training, tmp_path):
     assert one_device_training["results"]["num_devices"] == 1
-    rc, out, err = _finish(_worker("train", "--data_dir", str(tiny_data), "--workdir", str(tmp_path / "eight"),
-                                   "--num_devices", "8", device_count=8))
+    rc, out, err = _finish(
+        _worker(
+            "train",
+            "--data_dir",
+            str(tiny_data),
+            "--workdir",
+            str(tmp_path / "eight"),
+            "--num_devices",
+            "8",
+            device_count=8,
+        )
+    )
     assert rc == 0, err[-3000:]
     run = _result(out)
     assert run["results"]["num_devices"] == 8 and run["results"]["num_processes"] == 1
@@ -340,9 +446,23 @@ def test_training_on_eight_devices_matches_one_device(tiny_data, one_device_trai
 def test_training_in_two_processes_matches_one_device(tiny_data, one_device_training, tmp_path):
     address = f"127.0.0.1:{_free_port()}"
     # Each process gets its own run folder, so that we can see that only process 0 writes.
-    procs = [_worker("train", "--data_dir", str(tiny_data), "--workdir", str(tmp_path / f"process{i}"),
-                     "--coordinator_address", address, "--num_processes", "2", "--process_id", str(i),
-                     device_count=2) for i in range(2)]
+    procs = [
+        _worker(
+            "train",
+            "--data_dir",
+            str(tiny_data),
+            "--workdir",
+            str(tmp_path / f"process{i}"),
+            "--coordinator_address",
+            address,
+            "--num_processes",
+            "2",
+            "--process_id",
+            str(i),
+            device_count=2,
+        )
+        for i in range(2)
+    ]
     finished = [_finish(p) for p in procs]
     for i, (rc, _, err) in enumerate(finished):
         assert rc == 0, f"process {i}:\n{err[-3000:]}"
@@ -364,13 +484,19 @@ def test_training_config_errors(tiny_data, tmp_path):
     with pytest.raises(ValueError, match=f"xla_force_host_platform_device_count={too_many}"):
         train_and_evaluate(tiny_train_config(tiny_data, num_devices=too_many), tmp_path / "b", progress=False)
     with pytest.raises(ValueError, match="distributed_timeout must be > 0"):
-        train_and_evaluate(tiny_train_config(tiny_data, distributed_timeout=0), tmp_path / "c", progress=False)
+        train_and_evaluate(
+            tiny_train_config(tiny_data, distributed_timeout=0), tmp_path / "c", progress=False
+        )
     with pytest.raises(ValueError, match="process_id 2 is out of range for num_processes 2"):
-        train_and_evaluate(tiny_train_config(tiny_data, coordinator_address="127.0.0.1:1", num_processes=2,
-                                             process_id=2), tmp_path / "d", progress=False)
+        train_and_evaluate(
+            tiny_train_config(tiny_data, coordinator_address="127.0.0.1:1", num_processes=2, process_id=2),
+            tmp_path / "d",
+            progress=False,
+        )
 
 
 # ----------------------------------------------------------------------------- worker
+
 
 def _main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description="worker of tests/test_distributed.py")
@@ -384,9 +510,15 @@ def _main(argv: list[str]) -> None:
     parser.add_argument("--timeout", type=float, default=30)
     args = parser.parse_args(argv)
     if args.job == "train":  # train_and_evaluate joins the processes itself, from its config
-        result = tiny_train_run(args.data_dir, args.workdir, num_devices=args.num_devices,
-                                coordinator_address=args.coordinator_address, num_processes=args.num_processes,
-                                process_id=args.process_id, distributed_timeout=int(args.timeout))
+        result = tiny_train_run(
+            args.data_dir,
+            args.workdir,
+            num_devices=args.num_devices,
+            coordinator_address=args.coordinator_address,
+            num_processes=args.num_processes,
+            process_id=args.process_id,
+            distributed_timeout=int(args.timeout),
+        )
         if args.num_devices == 8:
             try:
                 tiny_train_run(args.data_dir, Path(args.workdir) / "batch_12", num_devices=8, batch_size=12)
@@ -395,8 +527,9 @@ def _main(argv: list[str]) -> None:
             result.update(toy_eight=toy_run(8), toy_one=toy_run(1))
         print("RESULT " + json.dumps(result), flush=True)
         return
-    spec = distributed.resolve_cluster(args.coordinator_address, args.num_processes, args.process_id,
-                                       auto_detect=False)
+    spec = distributed.resolve_cluster(
+        args.coordinator_address, args.num_processes, args.process_id, auto_detect=False
+    )
     distributed.initialize(spec, timeout=args.timeout)
     print("RESULT " + json.dumps(toy_run(args.num_devices)), flush=True)
 

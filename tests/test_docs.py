@@ -37,8 +37,21 @@ def built_html(tmp_path_factory) -> Path:
     """`sphinx-build -W --keep-going -b html docs` into a temporary folder, with a fresh environment."""
     _sphinx_or_skip()
     out = tmp_path_factory.mktemp("docs")
-    command = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-E", "-q", "-b", "html",
-               "-d", str(out / "doctrees"), str(DOCS), str(out / "html")]
+    command = [
+        sys.executable,
+        "-m",
+        "sphinx",
+        "-W",
+        "--keep-going",
+        "-E",
+        "-q",
+        "-b",
+        "html",
+        "-d",
+        str(out / "doctrees"),
+        str(DOCS),
+        str(out / "html"),
+    ]
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=ROOT, env=env)
     assert result.returncode == 0, f"the docs build failed:\n{result.stdout}\n{result.stderr}"
@@ -61,23 +74,40 @@ def _public_names(module) -> list[str]:
     """A module's `__all__`, else the functions and classes it defines whose names do not start with `_`."""
     if hasattr(module, "__all__"):
         return list(module.__all__)
-    return [name for name, obj in vars(module).items()
-            if not name.startswith("_") and (inspect.isfunction(obj) or inspect.isclass(obj))
-            and obj.__module__ == module.__name__]
+    return [
+        name
+        for name, obj in vars(module).items()
+        if not name.startswith("_")
+        and (inspect.isfunction(obj) or inspect.isclass(obj))
+        and obj.__module__ == module.__name__
+    ]
 
 
 @pytest.mark.slow
 def test_docs_build_offline_with_warnings_as_errors(built_html):
     conf = (DOCS / "conf.py").read_text()
-    assert "sphinx.ext.intersphinx" not in conf, "intersphinx fetches inventories from the internet at build time"
+    assert "sphinx.ext.intersphinx" not in conf, (
+        "intersphinx fetches inventories from the internet at build time"
+    )
     for page in built_html.rglob("*.html"):
         html = page.read_text()
         remote = re.findall(r'<(?:img|script|link)[^>]+(?:src|href)="(https?:[^"]+)"', html)
         assert not remote, f"{page.name} loads {remote} from the internet"
         for src in re.findall(r'<img[^>]+src="([^"]+)"', html):
-            assert (page.parent / src).is_file(), f"{page.name} shows an image that is not in the build: {src}"
-    for name in ("index", "getting_started", "functional_api", "lecture", "imdb", "performance",
-                 "distributed", "commands", "api/index"):
+            assert (page.parent / src).is_file(), (
+                f"{page.name} shows an image that is not in the build: {src}"
+            )
+    for name in (
+        "index",
+        "getting_started",
+        "functional_api",
+        "lecture",
+        "imdb",
+        "performance",
+        "distributed",
+        "commands",
+        "api/index",
+    ):
         assert (built_html / f"{name}.html").is_file(), name
 
 
@@ -105,7 +135,9 @@ def test_every_public_name_is_in_the_api_reference(built_html):
             continue
         for name in _public_names(module):
             obj = getattr(module, name)
-            reexported = name in rnn_jax.__all__ and getattr(rnn_jax, name) is obj  # documented as rnn_jax.NAME
+            reexported = (
+                name in rnn_jax.__all__ and getattr(rnn_jax, name) is obj
+            )  # documented as rnn_jax.NAME
             if not reexported and f"{module_name}.{name}" not in ids:
                 missing.append(f"{module_name}.{name}")
     assert not missing, f"not in the API reference: {missing}"
@@ -117,12 +149,16 @@ def _python_blocks(text: str) -> list[str]:
 
 def _expected_prints(block: str) -> list[str]:
     """The comments of the block's `print(...)  # value` lines, in order."""
-    return [line.split("  #", 1)[1].strip() for line in block.splitlines()
-            if line.strip().startswith("print(") and "  #" in line]
+    return [
+        line.split("  #", 1)[1].strip()
+        for line in block.splitlines()
+        if line.strip().startswith("print(") and "  #" in line
+    ]
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if _python_blocks(p.read_text())],
-                         ids=lambda p: str(p.relative_to(DOCS)))
+@pytest.mark.parametrize(
+    "page", [p for p in PAGES if _python_blocks(p.read_text())], ids=lambda p: str(p.relative_to(DOCS))
+)
 def test_the_examples_run_and_print_what_they_say(page, capsys):
     namespace = {"__name__": "__docs__"}
     for number, block in enumerate(_python_blocks(page.read_text())):

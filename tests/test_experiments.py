@@ -34,8 +34,12 @@ def test_script_is_thin(script, study):
     tree = ast.parse(source)
     assert ast.get_docstring(tree) and f"python experiments/{script}.py" in ast.get_docstring(tree)
     assert not [node for node in tree.body if isinstance(node, ast.FunctionDef | ast.ClassDef)]
-    imports = {(node.module, alias.name) for node in tree.body if isinstance(node, ast.ImportFrom)
-               for alias in node.names}
+    imports = {
+        (node.module, alias.name)
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
     assert {(f"rnn_jax.studies.{study}", "main"), ("rnn_jax.cli", "guarded")} <= imports
 
 
@@ -56,8 +60,14 @@ def test_script_runs_and_a_bad_flag_is_one_error_line(tmp_path):
     script = str(EXPERIMENTS / "why_tanh.py")
     result = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "--overflow_steps" in result.stdout, result.stderr
-    result = subprocess.run([sys.executable, script, "--radii", "0.9,x", "--workdir", str(tmp_path / "w")],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, script, "--radii", "0.9,x", "--workdir", str(tmp_path / "w")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2, result.stderr
-    assert result.stderr.strip().splitlines()[-1] == "error: radii must be comma-separated numbers, got '0.9,x'"
+    assert (
+        result.stderr.strip().splitlines()[-1] == "error: radii must be comma-separated numbers, got '0.9,x'"
+    )
     assert not (tmp_path / "w").exists()

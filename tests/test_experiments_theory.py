@@ -23,18 +23,22 @@ def test_why_tanh_numbers_match_the_lecture(tmp_path, capsys):
     assert vanish["theory"] == pytest.approx(2.656e-5, rel=1e-3)
     assert explode["theory"] == pytest.approx(82_817_974.52, rel=1e-10)
     # float64 with a normal matrix: exact to rounding; float32: to float32 rounding over 100 steps.
-    assert vanish["float64_ratio"] == pytest.approx(0.9 ** 100, rel=1e-12)
+    assert vanish["float64_ratio"] == pytest.approx(0.9**100, rel=1e-12)
     assert explode["float64_ratio"] == pytest.approx(82_817_974.52, rel=1e-10)
-    assert vanish["float32_ratio"] == pytest.approx(0.9 ** 100, rel=1e-4)
-    assert explode["float32_ratio"] == pytest.approx(1.2 ** 100, rel=1e-4)
+    assert vanish["float32_ratio"] == pytest.approx(0.9**100, rel=1e-4)
+    assert explode["float32_ratio"] == pytest.approx(1.2**100, rel=1e-4)
     assert explode["eigenvalue_modulus_min"] == pytest.approx(1.2, rel=1e-12)
     # float32 overflows near 1.2^t ~ 3.4e38, t ~ 487; tanh never does.
     assert 450 < explode["float32_first_inf_step"] <= explode["float32_first_nan_step"] < 600
     assert vanish["float32_first_inf_step"] is None
     assert explode["tanh_all_finite"] and explode["tanh_max_abs_state"] < 1.0
     curves = runs.read_metrics(tmp_path)
-    assert {(c["radius"], c["activation"]) for c in curves} == {(0.9, "identity"), (0.9, "tanh"),
-                                                                 (1.2, "identity"), (1.2, "tanh")}
+    assert {(c["radius"], c["activation"]) for c in curves} == {
+        (0.9, "identity"),
+        (0.9, "tanh"),
+        (1.2, "identity"),
+        (1.2, "tanh"),
+    }
     assert json.loads((tmp_path / "config.json").read_text())["hidden_size"] == why_tanh.SMOKE["hidden_size"]
     assert "82817974.52" in capsys.readouterr().out
 
@@ -56,15 +60,18 @@ def test_vanishing_gradients_says_when_there_is_no_imdb_run(tmp_path):
     assert curve is None and "no finished IMDB simple_rnn run at" in note and "skipped" in note
 
 
-@pytest.mark.parametrize("script, argv, error, match", [
-    (why_tanh, ["--radii", "0.9,x"], ValueError, "radii must be comma-separated numbers"),
-    (why_tanh, ["--radii", "-1"], ValueError, "radii must be positive"),
-    (why_tanh, ["--overflow_steps", "10"], ValueError, r"overflow_steps \(10\) must be >= num_steps"),
-    (vanishing_gradients, ["--seq_len", "1"], ValueError, "seq_len must be >= 2"),
-    (long_memory, ["--cells", "simple_rnn,transformer"], ValueError, "unknown cell 'transformer'"),
-    (long_memory, ["--gaps", "0,2"], ValueError, "gaps must be >= 1"),
-    (lecture, ["--quick", "--smoke"], ValueError, "choose one of --quick and --smoke"),
-])
+@pytest.mark.parametrize(
+    "script, argv, error, match",
+    [
+        (why_tanh, ["--radii", "0.9,x"], ValueError, "radii must be comma-separated numbers"),
+        (why_tanh, ["--radii", "-1"], ValueError, "radii must be positive"),
+        (why_tanh, ["--overflow_steps", "10"], ValueError, r"overflow_steps \(10\) must be >= num_steps"),
+        (vanishing_gradients, ["--seq_len", "1"], ValueError, "seq_len must be >= 2"),
+        (long_memory, ["--cells", "simple_rnn,transformer"], ValueError, "unknown cell 'transformer'"),
+        (long_memory, ["--gaps", "0,2"], ValueError, "gaps must be >= 1"),
+        (lecture, ["--quick", "--smoke"], ValueError, "choose one of --quick and --smoke"),
+    ],
+)
 def test_script_errors(tmp_path, script, argv, error, match):
     with pytest.raises(error, match=match) as caught:
         script.main([*argv, "--workdir", str(tmp_path)])
@@ -81,15 +88,28 @@ def test_lecture_smoke_writes_one_report_with_every_stage(tmp_path):
     results = lecture.main(argv)
     _files(workdir, "metrics.jsonl", "report.md")
     stages = [r["stage"] for r in runs.read_metrics(workdir)]
-    assert stages == ["parameter_count", "why_tanh", "imdb_simple_rnn", "vanishing_gradients", "long_memory",
-                      "imdb_lstm", "next_word"]
+    assert stages == [
+        "parameter_count",
+        "why_tanh",
+        "imdb_simple_rnn",
+        "vanishing_gradients",
+        "long_memory",
+        "imdb_lstm",
+        "next_word",
+    ]
     next_word = results["stages"]["next_word"]["models"]
     assert set(next_word) == {"simple_rnn", "kneser_ney"} and next_word["simple_rnn"]["test_perplexity"] > 1
     report = (workdir / "report.md").read_text()
     assert "python experiments/lecture.py --smoke --data_dir" in report
-    for figure in ("parameter_count/parameter_count.png", "why_tanh/why_tanh.png", "imdb_simple_rnn/curves.png",
-                   "vanishing_gradients/vanishing_gradients.png", "long_memory/long_memory.png",
-                   "imdb_lstm/curves.png", "next_word/simple_rnn/context_usage.png"):
+    for figure in (
+        "parameter_count/parameter_count.png",
+        "why_tanh/why_tanh.png",
+        "imdb_simple_rnn/curves.png",
+        "vanishing_gradients/vanishing_gradients.png",
+        "long_memory/long_memory.png",
+        "imdb_lstm/curves.png",
+        "next_word/simple_rnn/context_usage.png",
+    ):
         assert f"]({figure})" in report and (workdir / figure).is_file(), figure
     assert "Simple RNN trained on IMDB" in report  # the trained model's Jacobians were computed
     # The vanishing-gradient and long-memory scripts ran their smoke settings (the same `run` as `main`).
@@ -101,8 +121,12 @@ def test_lecture_smoke_writes_one_report_with_every_stage(tmp_path):
     memory = results["stages"]["long_memory"]
     assert set(memory["accuracy"]["simple_rnn"]) == {"1", "3"} and memory["chance"] == 1 / 8
     assert len(runs.read_metrics(workdir / "long_memory")) == 2
-    for stage, figure in (("vanishing_gradients", "vanishing_gradients.png"), ("long_memory", "long_memory.png"),
-                          ("why_tanh", "why_tanh.png"), ("parameter_count", "parameter_count.png")):
+    for stage, figure in (
+        ("vanishing_gradients", "vanishing_gradients.png"),
+        ("long_memory", "long_memory.png"),
+        ("why_tanh", "why_tanh.png"),
+        ("parameter_count", "parameter_count.png"),
+    ):
         _files(workdir / stage, figure)
     assert results["summary"]["simple_rnn_params_32_32"] == 12  # smoke sizes h = 2, x = 3
     assert 0.0 <= results["summary"]["imdb_lstm_test_accuracy"] <= 1.0

@@ -33,6 +33,7 @@ def _problem(dtype=jnp.float32, seed=0, use_bias=True):
 
 def _loss(strategy, step, options):
     """A scalar that reads every output (h_last and hs) with distinct weights, so no gradient hides."""
+
     def loss(params, xs, h0, lengths=None):
         extra = {} if lengths is None else {"lengths": lengths}  # a jit argument, not a closure constant
         h_last, hs = unroll(step, params, xs, h0, strategy=strategy, **options, **extra)
@@ -40,6 +41,7 @@ def _loss(strategy, step, options):
         if hs is not None:
             value = value + jnp.sum(jnp.cos(hs) * jnp.linspace(0.5, 1.5, hs.shape[-2])[:, None])
         return value
+
     return loss
 
 
@@ -49,8 +51,12 @@ def _assert_close(got, want, rtol=1e-5):
         np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=rtol, atol=rtol * scale)
 
 
-GRID = [(activation, padding, reverse, True) for activation in fused.ACTIVATIONS
-        for padding in (None, "right", "left") for reverse in (False, True)]
+GRID = [
+    (activation, padding, reverse, True)
+    for activation in fused.ACTIVATIONS
+    for padding in (None, "right", "left")
+    for reverse in (False, True)
+]
 GRID += [("tanh", "right", False, False), ("relu", "left", True, False), ("identity", None, False, False)]
 
 
@@ -78,8 +84,9 @@ def test_bidirectional_gradients_match(strategy):
     params_backward, _, h0_backward = _problem(seed=1)
 
     def loss(strategy, pf, pb, xs, hf, hb):
-        h_last, hs = rnn_jax.bidirectional(rnn_jax.simple_rnn_step, pf, pb, xs, (hf, hb), lengths=LENGTHS,
-                                           padding="left", strategy=strategy)
+        h_last, hs = rnn_jax.bidirectional(
+            rnn_jax.simple_rnn_step, pf, pb, xs, (hf, hb), lengths=LENGTHS, padding="left", strategy=strategy
+        )
         return jnp.sum(jnp.sin(h_last)) + jnp.sum(jnp.cos(hs) * jnp.arange(2 * H))
 
     args = (params, params_backward, xs, h0, h0_backward)
@@ -95,7 +102,9 @@ def test_one_unbatched_sequence_and_no_bias(strategy):
     got = jax.grad(_loss(strategy, step, options), argnums=(0, 1, 2))(params, xs[0], h0[0])
     want = jax.grad(_loss("step", step, options), argnums=(0, 1, 2))(params, xs[0], h0[0])
     _assert_close(got, want)
-    _assert_close(unroll(step, params, xs[0], strategy=strategy), unroll(step, params, xs[0], strategy="step"))
+    _assert_close(
+        unroll(step, params, xs[0], strategy=strategy), unroll(step, params, xs[0], strategy="step")
+    )
 
 
 def test_default_h0_and_vmap():
@@ -106,7 +115,9 @@ def test_default_h0_and_vmap():
 
 
 @pytest.mark.parametrize("strategy", CUSTOM)
-@pytest.mark.parametrize("activation, padding, reverse", [("tanh", "right", False), ("identity", "left", True)])
+@pytest.mark.parametrize(
+    "activation, padding, reverse", [("tanh", "right", False), ("identity", "left", True)]
+)
 def test_check_grads_float64(strategy, activation, padding, reverse):
     with jax.enable_x64(True):
         params, xs, h0 = _problem(dtype=jnp.float64)
@@ -126,13 +137,14 @@ def test_relu_check_grads_float64():
         step = functools.partial(rnn_jax.simple_rnn_step, activation="relu")
         for strategy in CUSTOM:
             loss = functools.partial(jax.jit(_loss(strategy, step, {})), lengths=LENGTHS)
-            check_grads(loss, (params, xs, h0), order=1,
-                        modes=("rev",), eps=1e-6, atol=1e-7, rtol=1e-7)
+            check_grads(loss, (params, xs, h0), order=1, modes=("rev",), eps=1e-6, atol=1e-7, rtol=1e-7)
 
 
 def test_custom_jvp_supports_forward_mode():
     params, xs, h0 = _problem()
-    states = lambda s: lambda h: unroll(rnn_jax.simple_rnn_step, params, xs, h, lengths=LENGTHS, strategy=s)[1]  # noqa: E731
+    states = lambda s: (
+        lambda h: unroll(rnn_jax.simple_rnn_step, params, xs, h, lengths=LENGTHS, strategy=s)[1]
+    )  # noqa: E731
     _assert_close(jax.jacfwd(states("auto"))(h0), jax.jacrev(states("step"))(h0))
 
 

@@ -22,7 +22,7 @@ def test_orthogonal_is_scaled_orthogonal():
     np.testing.assert_allclose(a_h @ a_h.T, 0.81 * np.eye(8), atol=1e-5)
 
 
-@pytest.mark.parametrize("scale,expected", [(0.9, 0.9 ** 100), (1.2, 1.2 ** 100)])
+@pytest.mark.parametrize("scale,expected", [(0.9, 0.9**100), (1.2, 1.2**100)])
 def test_lecture_powers_are_exact_for_the_scaled_orthogonal_matrix(scale, expected):
     # A normal matrix with every |eigenvalue| = scale: ||A^100 v|| / ||v|| = scale^100 for every v.
     a_h = np.asarray(initializers.recurrent_weights(jax.random.key(2), 8, "orthogonal", scale), np.float64)
@@ -32,8 +32,9 @@ def test_lecture_powers_are_exact_for_the_scaled_orthogonal_matrix(scale, expect
 
 
 def test_identity_init_is_irnn():
-    np.testing.assert_array_equal(initializers.recurrent_weights(jax.random.key(0), 4, "identity", 1.0),
-                                  jnp.eye(4))
+    np.testing.assert_array_equal(
+        initializers.recurrent_weights(jax.random.key(0), 4, "identity", 1.0), jnp.eye(4)
+    )
 
 
 @pytest.mark.parametrize("init", ["lecun", "glorot"])

@@ -27,8 +27,14 @@ def _ids(batch, length, seed=0):
 
 
 def _model(cell="simple_rnn", num_layers=1, **options):
-    return LanguageModel(V, options.pop("embedding_size", 6), options.pop("hidden_size", 6), cell=cell,
-                         num_layers=num_layers, **options)
+    return LanguageModel(
+        V,
+        options.pop("embedding_size", 6),
+        options.pop("hidden_size", 6),
+        cell=cell,
+        num_layers=num_layers,
+        **options,
+    )
 
 
 @pytest.mark.parametrize("cell", sorted(CELLS))
@@ -59,10 +65,12 @@ def test_parameter_layout():
 
 def _jitted_run(model):
     """jit(ids, carry -> (logits, top states, new carry)): one compilation per window shape."""
+
     def run(params, ids, carry):
         hs, _ = model.apply(params, model.apply(params, ids, method="embed"), carry, method="recur")
         logits, new_carry = model.apply(params, ids, carry)
         return logits, hs, new_carry
+
     return jax.jit(run)
 
 
@@ -108,11 +116,16 @@ def test_tied_embeddings_share_one_array():
     params = init_params(model, jax.random.key(0))
     assert "output" not in params and params["output_bias"].shape == (V,)
     ids = _ids(2, 6)
-    hs, _ = model.apply({"params": params}, model.apply({"params": params}, ids, method="embed"),
-                        model.init_carry(2), method="recur")
+    hs, _ = model.apply(
+        {"params": params},
+        model.apply({"params": params}, ids, method="embed"),
+        model.init_carry(2),
+        method="recur",
+    )
     logits, _ = model.apply({"params": params}, ids, model.init_carry(2))
-    np.testing.assert_allclose(logits, hs @ params["embedding"]["embedding"].T + params["output_bias"],
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        logits, hs @ params["embedding"]["embedding"].T + params["output_bias"], rtol=1e-5, atol=1e-6
+    )
 
     # the output layer reads every row of the table: rows of ids absent from the input get a gradient
     # when tied, none when untied
@@ -192,14 +205,17 @@ def test_jit_agrees():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"cell": "transformer"}, "unknown cell 'transformer'"),
-    ({"tie_embeddings": True, "hidden_size": 8}, "tie_embeddings needs hidden_size == embedding_size"),
-    ({"dropout": 1.0}, "dropout must lie in \\[0, 1\\)"),
-    ({"num_layers": 0}, "num_layers must be a positive int"),
-    ({"hidden_size": 0}, "hidden_size must be a positive int"),
-    ({"strategy": "fast"}, "unknown strategy 'fast'"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"cell": "transformer"}, "unknown cell 'transformer'"),
+        ({"tie_embeddings": True, "hidden_size": 8}, "tie_embeddings needs hidden_size == embedding_size"),
+        ({"dropout": 1.0}, "dropout must lie in \\[0, 1\\)"),
+        ({"num_layers": 0}, "num_layers must be a positive int"),
+        ({"hidden_size": 0}, "hidden_size must be a positive int"),
+        ({"strategy": "fast"}, "unknown strategy 'fast'"),
+    ],
+)
 def test_bad_settings(options, message):
     with pytest.raises(ConfigError, match=message):
         _model(**options)

@@ -50,8 +50,12 @@ def test_eval_streams_are_disjoint_slices_of_test(tiny, corpus):
     val, test = corpus.validation_indices, corpus.test_indices
     assert len(val) == 12 and len(test) == 15 and not set(val) & set(test)
     assert set(val) | set(test) <= set(range(len(texts["test"])))
-    np.testing.assert_array_equal(corpus.validation, _expected_stream([texts["test"][i] for i in val], corpus.vocab))
-    np.testing.assert_array_equal(corpus.test, _expected_stream([texts["test"][i] for i in test], corpus.vocab))
+    np.testing.assert_array_equal(
+        corpus.validation, _expected_stream([texts["test"][i] for i in val], corpus.vocab)
+    )
+    np.testing.assert_array_equal(
+        corpus.test, _expected_stream([texts["test"][i] for i in test], corpus.vocab)
+    )
     permutation = np.random.default_rng(0).permutation(len(texts["test"]))
     np.testing.assert_array_equal(np.concatenate([val, test]), permutation[:27])
     other = lm_corpus.load_lm_corpus(tiny[0], vocab_size=15, split_seed=1, download=False, **EVAL)
@@ -68,7 +72,9 @@ def test_vocabulary_oov_and_eos_invariants(tiny, corpus):
         assert np.count_nonzero(stream == EOS_ID) == corpus.num_reviews[split]
         assert stream[-1] == EOS_ID
     # the kept words are the most frequent: each occurs at least as often as any word mapped to OOV
-    counted = collections.Counter(w for t in tiny[1]["unsupervised"] + tiny[1]["train"] for w in split_words(t))
+    counted = collections.Counter(
+        w for t in tiny[1]["unsupervised"] + tiny[1]["train"] for w in split_words(t)
+    )
     rarest_kept = min(counted[w] for w in vocab.words)
     assert all(c <= rarest_kept for w, c in counted.items() if w not in vocab.ids)
     counts = np.bincount(corpus.train, minlength=corpus.num_ids)
@@ -90,19 +96,25 @@ def test_whole_vocabulary_has_no_oov(tiny):
     distinct = len({w for t in texts for w in split_words(t)})
     corpus = lm_corpus.load_lm_corpus(tiny[0], vocab_size=distinct, download=False, **EVAL)
     assert lm_corpus.corpus_stats(corpus)["train"]["oov"] == 0
-    with pytest.raises(ConfigError, match=f"vocab_size={distinct + 1} is larger than the number of distinct "
-                                          f"words in the training text \\({distinct}\\)"):
+    with pytest.raises(
+        ConfigError,
+        match=f"vocab_size={distinct + 1} is larger than the number of distinct "
+        f"words in the training text \\({distinct}\\)",
+    ):
         lm_corpus.load_lm_corpus(tiny[0], vocab_size=distinct + 1, download=False, **EVAL)
 
 
 def test_quick_slices(tiny, corpus):
     _, texts = tiny
-    small = lm_corpus.load_lm_corpus(tiny[0], vocab_size=15, max_train_reviews=60, max_eval_reviews=5,
-                                     download=False, **EVAL)
+    small = lm_corpus.load_lm_corpus(
+        tiny[0], vocab_size=15, max_train_reviews=60, max_eval_reviews=5, download=False, **EVAL
+    )
     # 60 reviews: all 50 unsupervised, then the first 10 of train
     vocab = build_vocabulary(tokenize(texts["unsupervised"] + texts["train"][:10]), 15)
     assert small.vocab == vocab
-    np.testing.assert_array_equal(small.train, _expected_stream(texts["unsupervised"] + texts["train"][:10], vocab))
+    np.testing.assert_array_equal(
+        small.train, _expected_stream(texts["unsupervised"] + texts["train"][:10], vocab)
+    )
     np.testing.assert_array_equal(small.validation_indices, corpus.validation_indices[:5])
     np.testing.assert_array_equal(small.test_indices, corpus.test_indices[:5])
     assert small.num_reviews == {"train": 60, "validation": 5, "test": 5}
@@ -111,15 +123,18 @@ def test_quick_slices(tiny, corpus):
     np.testing.assert_array_equal(cut.train, corpus.train[:100])
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"vocab_size": 0}, "vocab_size must be an int >= 1"),
-    ({"vocab_size": 2.5}, "vocab_size must be an int >= 1"),
-    ({"max_train_reviews": 0}, "max_train_reviews must be an int >= 1 or None"),
-    ({"max_train_tokens": -3}, "max_train_tokens must be an int >= 1 or None"),
-    ({"max_eval_reviews": 0}, "max_eval_reviews must be an int >= 1 or None"),
-    ({"num_validation": 30, "num_test": 11}, "num_validation \\+ num_test = 41 exceeds the 40 reviews"),
-    ({"num_test": 0}, "num_test must be an int >= 1"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"vocab_size": 0}, "vocab_size must be an int >= 1"),
+        ({"vocab_size": 2.5}, "vocab_size must be an int >= 1"),
+        ({"max_train_reviews": 0}, "max_train_reviews must be an int >= 1 or None"),
+        ({"max_train_tokens": -3}, "max_train_tokens must be an int >= 1 or None"),
+        ({"max_eval_reviews": 0}, "max_eval_reviews must be an int >= 1 or None"),
+        ({"num_validation": 30, "num_test": 11}, "num_validation \\+ num_test = 41 exceeds the 40 reviews"),
+        ({"num_test": 0}, "num_test must be an int >= 1"),
+    ],
+)
 def test_bad_settings(tiny, options, message):
     settings = {"vocab_size": 15, **EVAL, **options}
     with pytest.raises(ConfigError, match=message):
@@ -128,6 +143,7 @@ def test_bad_settings(tiny, options, message):
 
 def test_missing_unsupervised_split(tmp_path):
     from tests.imdb_fixture import write_tiny_imdb
+
     write_tiny_imdb(tmp_path, num_train=20, num_test=20)
     with pytest.raises(ConfigError, match="no split\\(s\\) \\['unsupervised'\\]"):
         lm_corpus.load_lm_corpus(tmp_path, vocab_size=5, num_validation=5, num_test=5, download=False)
@@ -141,11 +157,14 @@ def test_batchify_rows_are_contiguous_and_drop_the_remainder():
     np.testing.assert_array_equal(rows[1], np.arange(5, 10))
 
 
-@pytest.mark.parametrize(("stream", "num_rows", "message"), [
-    (np.arange(10), 0, "num_rows must be an int >= 1"),
-    (np.arange(10), 6, "a stream of 10 tokens is too short for 6 rows"),
-    (np.zeros((2, 5)), 2, "stream must be one-dimensional"),
-])
+@pytest.mark.parametrize(
+    ("stream", "num_rows", "message"),
+    [
+        (np.arange(10), 0, "num_rows must be an int >= 1"),
+        (np.arange(10), 6, "a stream of 10 tokens is too short for 6 rows"),
+        (np.zeros((2, 5)), 2, "stream must be one-dimensional"),
+    ],
+)
 def test_batchify_errors(stream, num_rows, message):
     with pytest.raises(ConfigError, match=message):
         batchify(stream, num_rows)
@@ -192,8 +211,9 @@ def test_bad_window_start(i):
 
 @pytest.mark.real_data
 def test_small_slice_of_the_real_corpus(real_tfds_dir):
-    corpus = lm_corpus.load_lm_corpus(real_tfds_dir, vocab_size=2_000, max_train_reviews=300,
-                                      max_eval_reviews=50, download=False)
+    corpus = lm_corpus.load_lm_corpus(
+        real_tfds_dir, vocab_size=2_000, max_train_reviews=300, max_eval_reviews=50, download=False
+    )
     stats = lm_corpus.corpus_stats(corpus)
     assert corpus.num_ids == 2_002 and corpus.vocab.words[0] == "the"
     assert stats["train"]["reviews"] == 300 and stats["validation"]["reviews"] == 50

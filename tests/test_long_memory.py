@@ -70,11 +70,13 @@ def test_one_chunk_changes_every_parameter_and_stays_finite():
 
 def test_short_gap_is_learned_and_training_lowers_the_loss():
     spec = task.TaskSpec(seq_len=4, num_answers=4, num_fillers=4)
-    settings = study.TrainSettings(hidden_size=16, batch_size=32, learning_rate=1e-2, max_steps=400,
-                                   steps_per_chunk=25, num_test=256)
+    settings = study.TrainSettings(
+        hidden_size=16, batch_size=32, learning_rate=1e-2, max_steps=400, steps_per_chunk=25, num_test=256
+    )
     seen = []
-    result = study.train_classifier(jax.random.key(0), spec, "simple_rnn", 1, settings,
-                                    progress=lambda *record: seen.append(record))
+    result = study.train_classifier(
+        jax.random.key(0), spec, "simple_rnn", 1, settings, progress=lambda *record: seen.append(record)
+    )
     assert result.test_accuracy >= 0.9  # "clouds are in the ___": the answer was the word just read
     assert result.history[-1]["loss"] < result.history[0]["loss"]
     assert len(seen) == len(result.history) and result.steps == 25 * len(seen) <= 400
@@ -109,9 +111,16 @@ def test_errors():
 def test_the_task_data_is_free_of_training():
     # The data module holds the task alone; the classifier and its optax training live in the study.
     tree = ast.parse(Path(task.__file__).read_text())
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
-                 if isinstance(node, ast.ImportFrom) and node.module}
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    imported |= {
+        node.module.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
     assert "optax" not in imported and "flax" not in imported
     assert not hasattr(task, "train_classifier") and hasattr(study, "train_classifier")

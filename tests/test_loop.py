@@ -46,17 +46,25 @@ def _toy_task() -> loop.Task:
 
     return loop.Task(
         init_params=lambda key: {"a": jax.random.normal(key, ()), "b": jnp.zeros(())},
-        loss=loss, eval_sums=eval_sums,
+        loss=loss,
+        eval_sums=eval_sums,
         zero_sums=lambda: {"sse": jnp.zeros(()), "count": jnp.zeros(())},
         metrics=lambda s: {"loss": float(s["sse"]) / max(float(s["count"]), 1.0)},
         train_data=stream,
         gather=lambda data, starts: jax.vmap(lambda row, s: jax.lax.dynamic_slice(row, (s,), (WINDOW,)))(
-            data, starts),
-        epoch_indices=lambda epoch: np.repeat(np.arange(0, COLUMNS - WINDOW + 1, WINDOW, dtype=np.int32)[:, None],
-                                              ROWS, axis=1),
-        validation=valid, test=valid, monitor="loss", mode="min",
-        init_carry=lambda: jnp.zeros(ROWS), init_eval_carry=lambda: jnp.zeros(ROWS),
-        tokens_per_epoch=ROWS * COLUMNS)
+            data, starts
+        ),
+        epoch_indices=lambda epoch: np.repeat(
+            np.arange(0, COLUMNS - WINDOW + 1, WINDOW, dtype=np.int32)[:, None], ROWS, axis=1
+        ),
+        validation=valid,
+        test=valid,
+        monitor="loss",
+        mode="min",
+        init_carry=lambda: jnp.zeros(ROWS),
+        init_eval_carry=lambda: jnp.zeros(ROWS),
+        tokens_per_epoch=ROWS * COLUMNS,
+    )
 
 
 CONFIG = loop.LoopConfig(num_epochs=4, patience=None, checkpoint_every_steps=5, seed=0)
@@ -67,11 +75,17 @@ def _fit(workdir, resume=False, **kwargs):
     loop.start_run(workdir, CONFIG, resume=resume)
     if not resume:
         runs.save_config(workdir, CONFIG)  # the task's job (IMDB saves it once its data has loaded)
-    return loop.fit(_toy_task(), CONFIG, optax.sgd(1e-3), workdir, mesh, resume=resume, progress=False, **kwargs)
+    return loop.fit(
+        _toy_task(), CONFIG, optax.sgd(1e-3), workdir, mesh, resume=resume, progress=False, **kwargs
+    )
 
 
 def _no_timings(results):
-    return {k: v for k, v in results.items() if "seconds" not in k and k not in ("load_average", "tokens_per_second")}
+    return {
+        k: v
+        for k, v in results.items()
+        if "seconds" not in k and k not in ("load_average", "tokens_per_second")
+    }
 
 
 def test_carry_reaches_the_next_window():
@@ -98,14 +112,21 @@ def test_stateful_run_resumes_exactly(tmp_path):
     assert _fit(tmp_path / "cut", stop_after_steps=17) == {"interrupted": True, "step": 17}  # mid-epoch 2
     resumed = _fit(tmp_path / "cut", resume=True)
     assert _no_timings(resumed) == _no_timings(full)
-    strip = lambda d: [{k: v for k, v in r.items() if "seconds" not in k and k != "tokens_per_second"}  # noqa: E731
-                       for r in runs.read_metrics(d)]
+    strip = lambda d: [
+        {k: v for k, v in r.items() if "seconds" not in k and k != "tokens_per_second"}  # noqa: E731
+        for r in runs.read_metrics(d)
+    ]
     assert strip(tmp_path / "cut") == strip(tmp_path / "full")
 
 
-@pytest.mark.parametrize("changes, message", [({"num_epochs": 0}, "num_epochs must be a positive int"),
-                                              ({"patience": 0}, "patience must be >= 1"),
-                                              ({"checkpoint_every_steps": -1}, "checkpoint_every_steps")])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"num_epochs": 0}, "num_epochs must be a positive int"),
+        ({"patience": 0}, "patience must be >= 1"),
+        ({"checkpoint_every_steps": -1}, "checkpoint_every_steps"),
+    ],
+)
 def test_bad_loop_config(changes, message):
     import dataclasses
 
@@ -120,6 +141,7 @@ def test_stack_batches_pads_with_zero_weight_rows():
 
 # ----------------------------------------------------------------------------- preemption
 
+
 def test_training_interrupted_exit_status():
     assert TrainingInterrupted(signal.SIGTERM, 3, "w").exit_status == 143
     assert TrainingInterrupted(signal.SIGINT, 3, "w").exit_status == 130
@@ -131,11 +153,38 @@ def tiny_dir(tmp_path_factory):
 
 
 def _imdb_flags(tiny_dir, workdir):
-    return ["--vocab_size", "30", "--seq_len", "16", "--embedding_size", "8", "--hidden_size", "8",
-            "--batch_size", "8", "--num_epochs", "40", "--patience", "None", "--eval_batch_size", "16",
-            "--checkpoint_every_steps", "0", "--data_dir", str(tiny_dir), "--no-download", "--num_validation",
-            "20", "--max_train_examples", "48", "--max_eval_examples", "20", "--workdir", str(workdir),
-            "--no_progress"]
+    return [
+        "--vocab_size",
+        "30",
+        "--seq_len",
+        "16",
+        "--embedding_size",
+        "8",
+        "--hidden_size",
+        "8",
+        "--batch_size",
+        "8",
+        "--num_epochs",
+        "40",
+        "--patience",
+        "None",
+        "--eval_batch_size",
+        "16",
+        "--checkpoint_every_steps",
+        "0",
+        "--data_dir",
+        str(tiny_dir),
+        "--no-download",
+        "--num_validation",
+        "20",
+        "--max_train_examples",
+        "48",
+        "--max_eval_examples",
+        "20",
+        "--workdir",
+        str(workdir),
+        "--no_progress",
+    ]
 
 
 @pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])
@@ -144,8 +193,14 @@ def test_a_real_signal_checkpoints_and_resume_finishes_the_run(signal_number, ti
 
     workdir = tmp_path / "preempted"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "JAX_PLATFORMS": "cpu"}
-    process = subprocess.Popen([sys.executable, "experiments/imdb_sentiment.py", *_imdb_flags(tiny_dir, workdir)],
-                               cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "experiments/imdb_sentiment.py", *_imdb_flags(tiny_dir, workdir)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     for line in process.stdout:  # training has started: send the signal mid-run
         if line.startswith("epoch 2/40"):
             process.send_signal(signal_number)
@@ -159,6 +214,11 @@ def test_a_real_signal_checkpoints_and_resume_finishes_the_run(signal_number, ti
         return  # the same path as SIGTERM; the full comparison below runs once
     resumed = main([*_imdb_flags(tiny_dir, workdir), "--resume"])
     full = main(_imdb_flags(tiny_dir, tmp_path / "uninterrupted"))
-    keep = lambda r: {k: v for k, v in r.items() if "seconds" not in k and k not in  # noqa: E731
-                      ("load_average", "tokens_per_second", "compile_seconds")}
+    keep = lambda r: {
+        k: v
+        for k, v in r.items()
+        if "seconds" not in k
+        and k  # noqa: E731
+        not in ("load_average", "tokens_per_second", "compile_seconds")
+    }
     assert keep(resumed) == keep(full)

@@ -9,8 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnn_jax import init_simple_rnn, num_params, simple_rnn_step
-from rnn_jax.core import unroll
+from rnn_jax import init_simple_rnn, num_params, simple_rnn_step, unroll
 from rnn_jax.models.classifiers import MODELS, build_model, init_params
 
 
@@ -44,14 +43,17 @@ def test_lecture_simple_rnn_layer_has_2080_parameters_under_params_rnn():
     assert num_params(params) == 10_002 * 32 + 2_080 + 33
 
 
-@pytest.mark.parametrize("name, rnn_shapes, head_in", [
-    ("logreg", None, 9 * 6),
-    ("simple_rnn", {"A": (5, 11), "b": (5,)}, 5),
-    ("lstm", {"A": (20, 11), "b": (20,)}, 5),
-    ("gru", {"A": (10, 11), "b": (10,), "A_candidate": (5, 11), "b_candidate": (5,)}, 5),
-    ("birnn", {"forward": {"A": (5, 11), "b": (5,)}, "backward": {"A": (5, 11), "b": (5,)}}, 10),
-    ("stacked", {"layer_0": {"A": (5, 11), "b": (5,)}, "layer_1": {"A": (5, 10), "b": (5,)}}, 5),
-])
+@pytest.mark.parametrize(
+    "name, rnn_shapes, head_in",
+    [
+        ("logreg", None, 9 * 6),
+        ("simple_rnn", {"A": (5, 11), "b": (5,)}, 5),
+        ("lstm", {"A": (20, 11), "b": (20,)}, 5),
+        ("gru", {"A": (10, 11), "b": (10,), "A_candidate": (5, 11), "b_candidate": (5,)}, 5),
+        ("birnn", {"forward": {"A": (5, 11), "b": (5,)}, "backward": {"A": (5, 11), "b": (5,)}}, 10),
+        ("stacked", {"layer_0": {"A": (5, 11), "b": (5,)}, "layer_1": {"A": (5, 10), "b": (5,)}}, 5),
+    ],
+)
 def test_parameter_layout_and_logits(name, rnn_shapes, head_in):
     model = build_model(Config(model=name))
     params = init_params(model, jax.random.key(1), 9)
@@ -89,8 +91,12 @@ def test_post_padding_content_is_ignored(name):
     params = init_params(model, jax.random.key(4), 9)
     ids, lengths = _inputs(seed=5)
     garbage = jnp.where(jnp.arange(9) < lengths[:, None], ids, 7)
-    np.testing.assert_allclose(model.apply({"params": params}, ids, lengths),
-                               model.apply({"params": params}, garbage, lengths), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        model.apply({"params": params}, ids, lengths),
+        model.apply({"params": params}, garbage, lengths),
+        rtol=1e-6,
+        atol=1e-6,
+    )
 
 
 def test_pre_padding_reads_the_padding_like_keras():
@@ -110,21 +116,25 @@ def test_dropout_only_while_training():
     ids, lengths = _inputs()
     eval_logits = model.apply({"params": params}, ids, lengths)
     np.testing.assert_allclose(eval_logits, build_model(Config()).apply({"params": params}, ids, lengths))
-    train_logits = model.apply({"params": params}, ids, lengths, train=True,
-                               rngs={"dropout": jax.random.key(1)})
+    train_logits = model.apply(
+        {"params": params}, ids, lengths, train=True, rngs={"dropout": jax.random.key(1)}
+    )
     assert not np.allclose(train_logits, eval_logits)
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"model": "transformer"}, "unknown model 'transformer'; expected one of 'logreg'"),
-    ({"seq_len": 0}, "seq_len must be a positive int"),
-    ({"vocab_size": 0}, "vocab_size must be a positive int"),
-    ({"hidden_size": -3}, "hidden_size must be a positive int"),
-    ({"embedding_size": 2.5}, "embedding_size must be a positive int"),
-    ({"model": "stacked", "num_layers": 1}, "needs num_layers >= 2"),
-    ({"padding": "left"}, "unknown padding 'left'"),
-    ({"embedding_dropout": 1.0}, r"embedding_dropout must lie in \[0, 1\)"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"model": "transformer"}, "unknown model 'transformer'; expected one of 'logreg'"),
+        ({"seq_len": 0}, "seq_len must be a positive int"),
+        ({"vocab_size": 0}, "vocab_size must be a positive int"),
+        ({"hidden_size": -3}, "hidden_size must be a positive int"),
+        ({"embedding_size": 2.5}, "embedding_size must be a positive int"),
+        ({"model": "stacked", "num_layers": 1}, "needs num_layers >= 2"),
+        ({"padding": "left"}, "unknown padding 'left'"),
+        ({"embedding_dropout": 1.0}, r"embedding_dropout must lie in \[0, 1\)"),
+    ],
+)
 def test_build_model_errors(changes, message):
     with pytest.raises(ValueError, match=message):
         build_model(dataclasses.replace(Config(), **changes))

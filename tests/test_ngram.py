@@ -35,8 +35,10 @@ def train():
 def _reference_probability(stream, num_ids, order, discounts, history, word):
     """Interpolated Kneser-Ney written out with dicts of tuples, the obvious way (slow)."""
     stream = [int(w) for w in stream]
-    grams = {k: collections.Counter(tuple(stream[i - k + 1:i + 1]) for i in range(k - 1, len(stream)))
-             for k in range(1, order + 1)}
+    grams = {
+        k: collections.Counter(tuple(stream[i - k + 1 : i + 1]) for i in range(k - 1, len(stream)))
+        for k in range(1, order + 1)
+    }
     counts = {order: grams[order]}
     for k in range(1, order):  # continuation counts: distinct words before the k-gram
         counts[k] = collections.Counter(gram[1:] for gram in grams[k + 1])
@@ -55,7 +57,7 @@ def _reference_probability(stream, num_ids, order, discounts, history, word):
     for k in range(2, order + 1):
         if len(history) < k - 1:
             break
-        context = tuple(history[len(history) - (k - 1):])
+        context = tuple(history[len(history) - (k - 1) :])
         total, freed = level(k, context)
         if total == 0:  # an unseen history: the lower order's probability stands
             continue
@@ -66,11 +68,11 @@ def _reference_probability(stream, num_ids, order, discounts, history, word):
 
 def _contexts(stream, order, rng):
     """Seen histories, unseen ones, histories with ids absent from training, short and long ones."""
-    seen = [list(stream[i - order + 1:i]) for i in rng.integers(order, stream.size, size=6)]
+    seen = [list(stream[i - order + 1 : i]) for i in rng.integers(order, stream.size, size=6)]
     unseen = [list(rng.integers(0, 20, size=order - 1)) for _ in range(4)]
     unknown = [[22] * (order - 1), [int(stream[5]), 24], [23, int(stream[7])], [21]]
     short = [[], [int(stream[3])]]
-    long = [list(stream[10:10 + order + 3])]
+    long = [list(stream[10 : 10 + order + 3])]
     return seen + unseen + unknown + short + long
 
 
@@ -109,13 +111,23 @@ def test_hand_computed_trigram():
     #   P3(2 | 0 1) = (1/2 + 1 * P2(2 | 1)) / 2 = (1/2 + 19/48) / 2 = 43/96
     #   P3(1 | 1 0) = (1/2 + 1/2 * P2(1 | 0)) / 1 = 79/96
     model = KneserNeyModel(4, 3, discounts=[0.5, 0.5, 0.5]).fit(np.array([0, 1, 0, 1, 2]))
-    cases = [([0, 1], 2, 43 / 96), ([0, 1], 0, 43 / 96), ([0, 1], 1, (7 / 48) / 2), ([0, 1], 3, 1 / 32),
-             ([1, 0], 1, 79 / 96), ([2, 0], 1, 31 / 48), ([3, 3], 3, 1 / 8), ([], 0, 7 / 24), ([1], 0, 19 / 48)]
+    cases = [
+        ([0, 1], 2, 43 / 96),
+        ([0, 1], 0, 43 / 96),
+        ([0, 1], 1, (7 / 48) / 2),
+        ([0, 1], 3, 1 / 32),
+        ([1, 0], 1, 79 / 96),
+        ([2, 0], 1, 31 / 48),
+        ([3, 3], 3, 1 / 8),
+        ([], 0, 7 / 24),
+        ([1], 0, 19 / 48),
+    ]
     for context, word, expected in cases:
         assert np.exp(model.log_prob(context, word)) == pytest.approx(expected, rel=1e-12), (context, word)
     # the stream's own targets: 1 | (start, 0), 0 | (0, 1), 1 | (1, 0), 2 | (0, 1)
-    np.testing.assert_allclose(np.exp(model.log_probs(np.array([0, 1, 0, 1, 2]))),
-                               [31 / 48, 43 / 96, 79 / 96, 43 / 96], rtol=1e-12)
+    np.testing.assert_allclose(
+        np.exp(model.log_probs(np.array([0, 1, 0, 1, 2]))), [31 / 48, 43 / 96, 79 / 96, 43 / 96], rtol=1e-12
+    )
     np.testing.assert_array_equal(model.num_ngrams, [3, 3, 3])
 
 
@@ -133,7 +145,7 @@ def test_log_probs_agree_with_one_by_one_lookups(train, monkeypatch):
     monkeypatch.setattr(ngram, "_CHUNK", 7)  # several chunks, boundaries included
     model = KneserNeyModel(V, 3).fit(train)
     stream = _markov_stream(50, seed=9)
-    expected = [model.log_prob(stream[max(t - 2, 0):t], int(stream[t])) for t in range(1, stream.size)]
+    expected = [model.log_prob(stream[max(t - 2, 0) : t], int(stream[t])) for t in range(1, stream.size)]
     np.testing.assert_allclose(model.log_probs(stream), expected, rtol=1e-12)
     assert model.perplexity(stream) == pytest.approx(np.exp(-np.mean(expected)))
 
@@ -154,27 +166,35 @@ def test_a_uniform_model_has_perplexity_V():
 
 def test_unigram_smoothing():
     stream = np.array([0, 0, 0, 1, 2, 2])
-    np.testing.assert_allclose(UnigramModel(4, smoothing=0.0).fit(stream).next_word_distribution([]),
-                               [0.5, 1 / 6, 1 / 3, 0])
-    np.testing.assert_allclose(UnigramModel(4).fit(stream).next_word_distribution([]),
-                               np.array([4, 2, 3, 1]) / 10)
+    np.testing.assert_allclose(
+        UnigramModel(4, smoothing=0.0).fit(stream).next_word_distribution([]), [0.5, 1 / 6, 1 / 3, 0]
+    )
+    np.testing.assert_allclose(
+        UnigramModel(4).fit(stream).next_word_distribution([]), np.array([4, 2, 3, 1]) / 10
+    )
 
 
-@pytest.mark.parametrize(("make", "message"), [
-    (lambda: KneserNeyModel(V, 1), "order must be an int >= 2"),
-    (lambda: KneserNeyModel(0), "num_ids must be an int >= 1"),
-    (lambda: KneserNeyModel(V, discount="good-turing"), "unknown discount 'good-turing'"),
-    (lambda: KneserNeyModel(V, 3, discounts=[0.5, 0.5]), "discounts needs one entry per order \\(3\\)"),
-    (lambda: KneserNeyModel(V, 2, discounts=[0.5, (0.5, 2.5, 1.0)]), "discounts must lie in \\(0, r\\]"),
-    (lambda: KneserNeyModel(V).fit(np.array([1, 2])), "stream needs at least 3 tokens"),
-    (lambda: KneserNeyModel(V).fit(np.array([1, 2, V])), "stream ids must lie in \\[0, 25\\)"),
-    (lambda: KneserNeyModel(V).fit(np.array([[1, 2, 3]])), "stream must be a 1-D array of integer ids"),
-    (lambda: KneserNeyModel(V).perplexity(np.arange(5)), "KneserNeyModel is not fitted yet"),
-    (lambda: KneserNeyModel(V).fit(np.arange(9)).next_word_distribution([-1]), "context ids must lie in"),
-    (lambda: KneserNeyModel(V).fit(np.arange(9)).log_prob([1], V), "word must be an id in \\[0, 25\\)"),
-    (lambda: KneserNeyModel(V).fit(np.arange(9)).perplexity(np.array([3])), "stream needs at least 2 tokens"),
-    (lambda: UnigramModel(V, smoothing=-1.0), "smoothing must be a finite number >= 0"),
-])
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: KneserNeyModel(V, 1), "order must be an int >= 2"),
+        (lambda: KneserNeyModel(0), "num_ids must be an int >= 1"),
+        (lambda: KneserNeyModel(V, discount="good-turing"), "unknown discount 'good-turing'"),
+        (lambda: KneserNeyModel(V, 3, discounts=[0.5, 0.5]), "discounts needs one entry per order \\(3\\)"),
+        (lambda: KneserNeyModel(V, 2, discounts=[0.5, (0.5, 2.5, 1.0)]), "discounts must lie in \\(0, r\\]"),
+        (lambda: KneserNeyModel(V).fit(np.array([1, 2])), "stream needs at least 3 tokens"),
+        (lambda: KneserNeyModel(V).fit(np.array([1, 2, V])), "stream ids must lie in \\[0, 25\\)"),
+        (lambda: KneserNeyModel(V).fit(np.array([[1, 2, 3]])), "stream must be a 1-D array of integer ids"),
+        (lambda: KneserNeyModel(V).perplexity(np.arange(5)), "KneserNeyModel is not fitted yet"),
+        (lambda: KneserNeyModel(V).fit(np.arange(9)).next_word_distribution([-1]), "context ids must lie in"),
+        (lambda: KneserNeyModel(V).fit(np.arange(9)).log_prob([1], V), "word must be an id in \\[0, 25\\)"),
+        (
+            lambda: KneserNeyModel(V).fit(np.arange(9)).perplexity(np.array([3])),
+            "stream needs at least 2 tokens",
+        ),
+        (lambda: UnigramModel(V, smoothing=-1.0), "smoothing must be a finite number >= 0"),
+    ],
+)
 def test_bad_inputs(make, message):
     with pytest.raises(ConfigError, match=message):
         make()

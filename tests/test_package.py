@@ -10,8 +10,18 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "rnn_jax"
 CORE_MODULES = sorted(p.name for p in (PACKAGE / "core").glob("*.py"))
-CORE_ALLOWED = {"jax", "numpy", "rnn_jax", "__future__", "typing", "collections", "functools", "dataclasses",
-                "math", "warnings"}
+CORE_ALLOWED = {
+    "jax",
+    "numpy",
+    "rnn_jax",
+    "__future__",
+    "typing",
+    "collections",
+    "functools",
+    "dataclasses",
+    "math",
+    "warnings",
+}
 # The floors, bottom first: a module may import rnn_jax modules of its own floor's folder or of lower floors.
 FLOORS = {"errors": 0, "core": 0, "data": 1, "models": 2, "training": 3, "studies": 4, "cli": 5}
 
@@ -49,8 +59,11 @@ def test_every_module_lives_on_a_floor():
     assert set(folders) <= set(FLOORS), f"folders without a floor: {set(folders) - set(FLOORS)}"
 
 
-@pytest.mark.parametrize("path", sorted(p for p in PACKAGE.rglob("*.py") if p.name != "__init__.py" or
-                                        p.parent != PACKAGE), ids=lambda p: str(p.relative_to(PACKAGE)))
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in PACKAGE.rglob("*.py") if p.name != "__init__.py" or p.parent != PACKAGE),
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
 def test_imports_point_downward(path):
     relative = path.relative_to(PACKAGE)
     own = FLOORS[relative.parts[0].removesuffix(".py")]
@@ -59,12 +72,16 @@ def test_imports_point_downward(path):
         floor = _floor_of(name)
         if floor is None or name.split(".")[1] == folder:
             continue
-        assert floor < own, f"rnn_jax/{relative} (floor {own}) imports {name} (floor {floor}): arrows point down"
+        assert floor < own, (
+            f"rnn_jax/{relative} (floor {own}) imports {name} (floor {floor}): arrows point down"
+        )
 
 
 def test_import_rnn_jax_pulls_no_heavy_dependency():
-    code = ("import sys, rnn_jax; heavy = [m for m in ('tensorflow', 'tensorflow_datasets', 'matplotlib', "
-            "'torch', 'orbax', 'flax', 'optax') if m in sys.modules]; print(heavy); assert not heavy, heavy")
+    code = (
+        "import sys, rnn_jax; heavy = [m for m in ('tensorflow', 'tensorflow_datasets', 'matplotlib', "
+        "'torch', 'orbax', 'flax', 'optax') if m in sys.modules]; print(heavy); assert not heavy, heavy"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -50,12 +50,14 @@ def _zeros_problem(hidden=H, dtype=jnp.float32):
 
 def _loss(run):
     """A scalar that reads every output (h_last and hs) with distinct weights, so no gradient hides."""
+
     def loss(params, xs, h0, *args):
         h_last, hs = run(params, xs, h0, *args)
         value = jnp.sum(jnp.sin(h_last) * jnp.arange(1, h_last.shape[-1] + 1))
         if hs is not None:
             value = value + jnp.sum(jnp.cos(hs) * jnp.linspace(0.5, 1.5, hs.shape[-2])[:, None])
         return value
+
     return loss
 
 
@@ -65,8 +67,12 @@ def _assert_close(got, want, rtol=1e-5):
         np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=rtol, atol=rtol * scale)
 
 
-GRID = [(activation, padding, reverse, True) for activation in fused.ACTIVATIONS
-        for padding in (None, "right", "left") for reverse in (False, True)]
+GRID = [
+    (activation, padding, reverse, True)
+    for activation in fused.ACTIVATIONS
+    for padding in (None, "right", "left")
+    for reverse in (False, True)
+]
 GRID += [("tanh", "right", False, False), ("relu", "left", True, False)]
 
 
@@ -79,10 +85,14 @@ def test_outputs_and_gradients_match_step(activation, padding, reverse, return_a
     @jax.jit  # lengths is an argument: unroll's range check of concrete lengths cannot run under jit
     def outputs_and_grads(params, xs, h0, lengths):
         def run(strategy):
-            return lambda p, x, h: rnn_jax.unroll(step, p, x, h, strategy=strategy,
-                                                  lengths=lengths if padding else None, **options)
-        return {s: (run(s)(params, xs, h0), jax.grad(_loss(run(s)), argnums=(0, 1, 2))(params, xs, h0))
-                for s in ("step", "pallas")}
+            return lambda p, x, h: rnn_jax.unroll(
+                step, p, x, h, strategy=strategy, lengths=lengths if padding else None, **options
+            )
+
+        return {
+            s: (run(s)(params, xs, h0), jax.grad(_loss(run(s)), argnums=(0, 1, 2))(params, xs, h0))
+            for s in ("step", "pallas")
+        }
 
     results = outputs_and_grads(params, xs, h0, LENGTHS)
     _assert_close(results["pallas"], results["step"])
@@ -107,8 +117,9 @@ def test_bidirectional_with_default_h0():
     params_backward, _, _ = _problem(seed=1)
 
     def loss(strategy, pf, pb, xs):
-        h_last, hs = rnn_jax.bidirectional(rnn_jax.simple_rnn_step, pf, pb, xs, lengths=LENGTHS,
-                                           padding="right", strategy=strategy)
+        h_last, hs = rnn_jax.bidirectional(
+            rnn_jax.simple_rnn_step, pf, pb, xs, lengths=LENGTHS, padding="right", strategy=strategy
+        )
         return jnp.sum(jnp.sin(h_last)) + jnp.sum(jnp.cos(hs) * jnp.arange(2 * H))
 
     grad = jax.jit(jax.value_and_grad(loss, argnums=(1, 2, 3)), static_argnums=0)
@@ -119,23 +130,36 @@ def test_bidirectional_with_default_h0():
 def test_tile_size_changes_nothing(block_batch):
     params, xs, h0 = _problem(batch=40)
     lengths = jnp.arange(40) % (T + 1)
-    run = lambda bb: lambda p, x, h: pallas_rnn.simple_rnn_unroll(p, x, h, lengths, block_batch=bb, interpret=True)  # noqa: E731
+    run = lambda bb: (
+        lambda p, x, h: pallas_rnn.simple_rnn_unroll(p, x, h, lengths, block_batch=bb, interpret=True)
+    )  # noqa: E731
     want = rnn_jax.unroll(rnn_jax.simple_rnn_step, params, xs, h0, lengths=lengths, strategy="step")
     _assert_close(run(block_batch)(params, xs, h0), want)
 
 
 # Interpret mode runs the kernel bodies as ordinary XLA ops, so float64 works there: the
 # finite differences check the kernels' math. (The compiled GPU kernels support float32 only.)
-@pytest.mark.parametrize("activation, padding, reverse", [("tanh", "right", False), ("identity", "left", True),
-                                                          ("tanh", None, True)])
+@pytest.mark.parametrize(
+    "activation, padding, reverse",
+    [("tanh", "right", False), ("identity", "left", True), ("tanh", None, True)],
+)
 def test_check_grads_float64_in_interpret_mode(activation, padding, reverse):
     with jax.enable_x64(True):
         params, xs, h0 = _problem(batch=3, dtype=jnp.float64)
         lengths = LENGTHS[:3] if padding else None
         run = lambda p, x, h: pallas_rnn.simple_rnn_unroll(  # noqa: E731
-            p, x, h, lengths, padding=padding or "right", activation=activation, reverse=reverse, interpret=True)
-        check_grads(jax.jit(_loss(run)), (params, xs, h0), order=1, modes=("rev",), eps=1e-6,
-                    atol=1e-7, rtol=1e-7)
+            p,
+            x,
+            h,
+            lengths,
+            padding=padding or "right",
+            activation=activation,
+            reverse=reverse,
+            interpret=True,
+        )
+        check_grads(
+            jax.jit(_loss(run)), (params, xs, h0), order=1, modes=("rev",), eps=1e-6, atol=1e-7, rtol=1e-7
+        )
 
 
 def test_relu_check_grads_float64_in_interpret_mode():
@@ -143,17 +167,34 @@ def test_relu_check_grads_float64_in_interpret_mode():
     with jax.enable_x64(True):
         params, xs, h0 = _problem(batch=3, dtype=jnp.float64)
         params["b"] = params["b"] + 3.0  # every pre-activation positive
-        run = lambda p, x, h: pallas_rnn.simple_rnn_unroll(p, x, h, LENGTHS[:3], activation="relu",  # noqa: E731
-                                                           interpret=True)
-        check_grads(jax.jit(_loss(run)), (params, xs, jnp.abs(h0)), order=1, modes=("rev",), eps=1e-6,
-                    atol=1e-7, rtol=1e-7)
+        run = lambda p, x, h: pallas_rnn.simple_rnn_unroll(
+            p,
+            x,
+            h,
+            LENGTHS[:3],
+            activation="relu",  # noqa: E731
+            interpret=True,
+        )
+        check_grads(
+            jax.jit(_loss(run)),
+            (params, xs, jnp.abs(h0)),
+            order=1,
+            modes=("rev",),
+            eps=1e-6,
+            atol=1e-7,
+            rtol=1e-7,
+        )
 
 
-@pytest.mark.parametrize("shape", [(32, 500, 32, 32), (20, 7, 5, 16), (64, 20, 128, 128)],
-                         ids=["lecture", "partial_tile", "max_hidden"])
-@pytest.mark.parametrize("activation, padding, reverse, return_all_states",
-                         [("tanh", "left", True, True), ("relu", None, False, True),
-                          ("identity", "right", False, False)])
+@pytest.mark.parametrize(
+    "shape",
+    [(32, 500, 32, 32), (20, 7, 5, 16), (64, 20, 128, 128)],
+    ids=["lecture", "partial_tile", "max_hidden"],
+)
+@pytest.mark.parametrize(
+    "activation, padding, reverse, return_all_states",
+    [("tanh", "left", True, True), ("relu", None, False, True), ("identity", "right", False, False)],
+)
 def test_gpu_kernels_lower_for_cuda(shape, activation, padding, reverse, return_all_states):
     """The compiled path (interpret=False) lowers for CUDA on any machine: Pallas' Triton lowering
     builds the Triton IR in Python and rejects what Triton cannot express (non-power-of-two tiles,
@@ -166,8 +207,16 @@ def test_gpu_kernels_lower_for_cuda(shape, activation, padding, reverse, return_
 
     def fwd_bwd(params, xs, h0):
         run = lambda p, x, h: pallas_rnn.simple_rnn_unroll(  # noqa: E731
-            p, x, h, lengths, padding=padding or "right", activation=activation, reverse=reverse,
-            return_all_states=return_all_states, interpret=False)
+            p,
+            x,
+            h,
+            lengths,
+            padding=padding or "right",
+            activation=activation,
+            reverse=reverse,
+            return_all_states=return_all_states,
+            interpret=False,
+        )
         return jax.value_and_grad(_loss(run), argnums=(0, 1, 2))(params, xs, h0)
 
     text = jax.jit(fwd_bwd).trace(params, xs, h0).lower(lowering_platforms=("cuda",)).as_text()
@@ -193,7 +242,9 @@ def test_auto_never_picks_pallas():
 @pytest.mark.parametrize("hidden", [8, 24, 256])
 def test_unsupported_hidden_size_is_a_clear_error(hidden):
     params, xs, h0 = _zeros_problem(hidden=hidden)
-    with pytest.raises(ValueError, match=f"hidden size H to be a power of two from 16 to 128.*got H={hidden}"):
+    with pytest.raises(
+        ValueError, match=f"hidden size H to be a power of two from 16 to 128.*got H={hidden}"
+    ):
         rnn_jax.unroll(rnn_jax.simple_rnn_step, params, xs, h0, strategy="pallas")
 
 
@@ -214,13 +265,18 @@ def test_bad_options_are_clear_errors():
     with pytest.raises(ValueError, match="unknown activation 'gelu'"):
         pallas_rnn.simple_rnn_unroll(params, xs, h0, activation="gelu", interpret=True)
     with pytest.raises(ValueError, match="strategy='pallas' applies to simple_rnn_step only"):
-        rnn_jax.unroll(rnn_jax.lstm_step, rnn_jax.init_lstm(jax.random.PRNGKey(0), F, H), xs, strategy="pallas")
+        rnn_jax.unroll(
+            rnn_jax.lstm_step, rnn_jax.init_lstm(jax.random.PRNGKey(0), F, H), xs, strategy="pallas"
+        )
 
 
 @pytest.mark.skipif(ON_GPU, reason="on a GPU strategy='pallas' runs the compiled kernels")
 def test_needs_a_gpu_unless_interpret_mode_is_asked_for(monkeypatch):
     params, xs, h0 = _zeros_problem()
     monkeypatch.setattr(pallas_rnn, "INTERPRET_OFF_GPU", False)
-    with pytest.raises(ValueError, match="strategy='pallas' runs a Triton GPU kernel and needs a GPU, "
-                                         "but JAX's default backend is 'cpu'"):
+    with pytest.raises(
+        ValueError,
+        match="strategy='pallas' runs a Triton GPU kernel and needs a GPU, "
+        "but JAX's default backend is 'cpu'",
+    ):
         rnn_jax.unroll(rnn_jax.simple_rnn_step, params, xs, h0, strategy="pallas")

@@ -8,8 +8,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("path", [ROOT / "README.md"],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [ROOT / "README.md"], ids=lambda p: p.name)
 def test_functional_api_example_runs(path, capsys):
     text = path.read_text()
     assert "## Functional API" in text, f"{path.name} lost its Functional API section"
@@ -42,7 +41,9 @@ def test_layout_table_matches_the_folders():
     for row in re.findall(r"`rnn_jax/(\w+)/`: ([^|]+)\|", layout):
         folder, files = row
         for name in re.findall(r"`(\w+\.py)`", files):
-            assert (package / folder / name).is_file(), f"README names rnn_jax/{folder}/{name}, which does not exist"
+            assert (package / folder / name).is_file(), (
+                f"README names rnn_jax/{folder}/{name}, which does not exist"
+            )
     for name in re.findall(r"`rnn_jax/(\w+\.py)`", layout):
         assert (package / name).is_file(), name
 

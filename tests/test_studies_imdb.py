@@ -30,9 +30,17 @@ from rnn_jax.studies.imdb import (
 from rnn_jax.training import runs
 from tests.imdb_fixture import write_tiny_imdb
 
-TIMING_KEYS = {"epoch_seconds", "epoch_seconds_all", "tokens_per_second", "compile_seconds",
-               "tokenize_seconds", "epoch_wall_seconds", "epoch_cpu_seconds", "load_average",
-               "tokenize_cpu_seconds"}
+TIMING_KEYS = {
+    "epoch_seconds",
+    "epoch_seconds_all",
+    "tokens_per_second",
+    "compile_seconds",
+    "tokenize_seconds",
+    "epoch_wall_seconds",
+    "epoch_cpu_seconds",
+    "load_average",
+    "tokenize_cpu_seconds",
+}
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +49,22 @@ def tiny_dir(tmp_path_factory):
 
 
 def tiny_config(tiny_dir, **changes) -> TrainConfig:
-    base = TrainConfig(model="simple_rnn", vocab_size=30, seq_len=16, embedding_size=8, hidden_size=8,
-                       batch_size=8, num_epochs=2, eval_batch_size=16, checkpoint_every_steps=5,
-                       data_dir=str(tiny_dir), download=False, num_validation=20, max_train_examples=48,
-                       max_eval_examples=20)
+    base = TrainConfig(
+        model="simple_rnn",
+        vocab_size=30,
+        seq_len=16,
+        embedding_size=8,
+        hidden_size=8,
+        batch_size=8,
+        num_epochs=2,
+        eval_batch_size=16,
+        checkpoint_every_steps=5,
+        data_dir=str(tiny_dir),
+        download=False,
+        num_validation=20,
+        max_train_examples=48,
+        max_eval_examples=20,
+    )
     return dataclasses.replace(base, **changes)
 
 
@@ -52,8 +72,12 @@ def _batch(seed=0, batch_size=8, seq_len=16, num_ids=32):
     rng = np.random.default_rng(seed)
     lengths = rng.integers(1, seq_len + 1, batch_size)
     ids = np.where(np.arange(seq_len) < lengths[:, None], rng.integers(2, num_ids, (batch_size, seq_len)), 0)
-    return Batch(jnp.asarray(ids, jnp.int32), jnp.asarray(lengths, jnp.int32),
-                 jnp.asarray(np.arange(batch_size) % 2, jnp.int32), jnp.ones((batch_size,), jnp.float32))
+    return Batch(
+        jnp.asarray(ids, jnp.int32),
+        jnp.asarray(lengths, jnp.int32),
+        jnp.asarray(np.arange(batch_size) % 2, jnp.int32),
+        jnp.ones((batch_size,), jnp.float32),
+    )
 
 
 def _setup(config):
@@ -96,13 +120,17 @@ def test_a_few_steps_lower_the_loss(tiny_dir):
 def test_non_finite_update_is_skipped_counted_and_left_out(tiny_dir):
     config = tiny_config(tiny_dir)
     _, state, step = _setup(config)
-    poisoned = state.replace(params={**state.params, "head": {**state.params["head"],
-                                                              "bias": jnp.full((1,), jnp.nan)}})
+    poisoned = state.replace(
+        params={**state.params, "head": {**state.params["head"], "bias": jnp.full((1,), jnp.nan)}}
+    )
     new = step(poisoned, _batch(), jax.random.key(0))
     assert int(new.skipped_updates) == 1 and int(new.step) == 1
     assert float(new.sums.count) == 0.0  # the batch is not in the epoch's metrics
-    for old, updated in zip(jax.tree_util.tree_leaves((poisoned.params, poisoned.opt_state)),
-                            jax.tree_util.tree_leaves((new.params, new.opt_state)), strict=True):
+    for old, updated in zip(
+        jax.tree_util.tree_leaves((poisoned.params, poisoned.opt_state)),
+        jax.tree_util.tree_leaves((new.params, new.opt_state)),
+        strict=True,
+    ):
         np.testing.assert_array_equal(old, updated)  # untouched (NaN stays NaN, nothing else moves)
 
 
@@ -125,11 +153,38 @@ def _metrics_without_timings(workdir):
 def finished_run(tiny_dir, tmp_path_factory):
     """One tiny run through the command-line script, uninterrupted."""
     workdir = tmp_path_factory.mktemp("run") / "full"
-    argv = ["--model", "simple_rnn", "--vocab_size", "30", "--seq_len", "16", "--embedding_size", "8",
-            "--hidden_size", "8", "--batch_size", "8", "--num_epochs", "2", "--eval_batch_size", "16",
-            "--checkpoint_every_steps", "5", "--data_dir", str(tiny_dir), "--no-download", "--num_validation", "20",
-            "--max_train_examples", "48", "--max_eval_examples", "20", "--workdir", str(workdir),
-            "--no_progress"]
+    argv = [
+        "--model",
+        "simple_rnn",
+        "--vocab_size",
+        "30",
+        "--seq_len",
+        "16",
+        "--embedding_size",
+        "8",
+        "--hidden_size",
+        "8",
+        "--batch_size",
+        "8",
+        "--num_epochs",
+        "2",
+        "--eval_batch_size",
+        "16",
+        "--checkpoint_every_steps",
+        "5",
+        "--data_dir",
+        str(tiny_dir),
+        "--no-download",
+        "--num_validation",
+        "20",
+        "--max_train_examples",
+        "48",
+        "--max_eval_examples",
+        "20",
+        "--workdir",
+        str(workdir),
+        "--no_progress",
+    ]
     results = imdb_study.main(argv)
     return workdir, results
 
@@ -138,8 +193,16 @@ def test_tiny_run_end_to_end(finished_run, tiny_dir):
     workdir, results = finished_run
     for name in ("config.json", "metrics.jsonl", "results.json", "vocab.json", "curves.png"):
         assert (workdir / name).is_file(), name
-    for key in ("model", "test_accuracy", "test_loss", "best_epoch", "num_params", "epoch_seconds",
-                "tokens_per_second", "skipped_updates"):
+    for key in (
+        "model",
+        "test_accuracy",
+        "test_loss",
+        "best_epoch",
+        "num_params",
+        "epoch_seconds",
+        "tokens_per_second",
+        "skipped_updates",
+    ):
         assert key in results, key
     assert results["model"] == "simple_rnn" and results["skipped_updates"] == 0
     assert results["num_params_rnn"] == 8 * 16 + 8 and 0 <= results["test_accuracy"] <= 1
@@ -186,7 +249,9 @@ def test_resume_errors(finished_run, tiny_dir, tmp_path):
 
 def _corrupt(checkpoint):
     """Overwrites one data file of an orbax checkpoint: the largest in the state's OCDBT data folder `d/`."""
-    files = sorted((p for p in (checkpoint / "state" / "d").iterdir() if p.is_file()), key=lambda p: p.stat().st_size)
+    files = sorted(
+        (p for p in (checkpoint / "state" / "d").iterdir() if p.is_file()), key=lambda p: p.stat().st_size
+    )
     files[-1].write_bytes(b"garbage")
     return files[-1]
 
@@ -224,19 +289,22 @@ def test_load_run_of_an_unfinished_run(tiny_dir, tmp_path):
         load_run(tmp_path / "half")
 
 
-@pytest.mark.parametrize("changes, error, message", [
-    ({"model": "cnn"}, ValueError, "unknown model 'cnn'"),
-    ({"seq_len": 0}, ValueError, "seq_len must be a positive int"),
-    ({"vocab_size": 0}, ValueError, "vocab_size must be >= 1"),
-    ({"optimizer": "sgd"}, ValueError, "unknown optimizer 'sgd'"),
-    ({"learning_rate": 0.0}, ValueError, "learning_rate must be > 0"),
-    ({"clip_norm": -1.0}, ValueError, "clip_norm must be > 0 or None"),
-    ({"patience": 0}, ValueError, "patience must be >= 1 or None"),
-    ({"batch_size": 0}, ValueError, "batch_size must be a positive int"),
-    ({"model": "stacked", "num_layers": 1}, ValueError, "needs num_layers >= 2"),
-    ({"batch_size": 64}, ValueError, "only 48 training reviews for batch_size 64"),
-    ({"data_dir": "/nonexistent/tfds"}, FileNotFoundError, "looked in /nonexistent/tfds/imdb_reviews"),
-])
+@pytest.mark.parametrize(
+    "changes, error, message",
+    [
+        ({"model": "cnn"}, ValueError, "unknown model 'cnn'"),
+        ({"seq_len": 0}, ValueError, "seq_len must be a positive int"),
+        ({"vocab_size": 0}, ValueError, "vocab_size must be >= 1"),
+        ({"optimizer": "sgd"}, ValueError, "unknown optimizer 'sgd'"),
+        ({"learning_rate": 0.0}, ValueError, "learning_rate must be > 0"),
+        ({"clip_norm": -1.0}, ValueError, "clip_norm must be > 0 or None"),
+        ({"patience": 0}, ValueError, "patience must be >= 1 or None"),
+        ({"batch_size": 0}, ValueError, "batch_size must be a positive int"),
+        ({"model": "stacked", "num_layers": 1}, ValueError, "needs num_layers >= 2"),
+        ({"batch_size": 64}, ValueError, "only 48 training reviews for batch_size 64"),
+        ({"data_dir": "/nonexistent/tfds"}, FileNotFoundError, "looked in /nonexistent/tfds/imdb_reviews"),
+    ],
+)
 def test_bad_config(tiny_dir, tmp_path, changes, error, message):
     with pytest.raises(error, match=message):
         train_and_evaluate(tiny_config(tiny_dir, **changes), tmp_path / "bad", progress=False)
@@ -256,8 +324,14 @@ def test_flags_come_from_train_config(capsys):
 @pytest.mark.real_data
 def test_smoke_run_on_the_real_imdb(real_tfds_dir, tmp_path):
     """A few hundred real reviews, one epoch, the lecture's sizes (skipped without the data)."""
-    config = TrainConfig(data_dir=str(real_tfds_dir), download=False, num_epochs=1, max_train_examples=320,
-                         max_eval_examples=200, checkpoint_every_steps=0)
+    config = TrainConfig(
+        data_dir=str(real_tfds_dir),
+        download=False,
+        num_epochs=1,
+        max_train_examples=320,
+        max_eval_examples=200,
+        checkpoint_every_steps=0,
+    )
     results = train_and_evaluate(config, tmp_path / "real", progress=False)
     assert results["num_train"] == 320 and results["num_params_rnn"] == 2_080
     assert 0.3 < results["test_accuracy"] < 1.0 and np.isfinite(results["test_loss"])
@@ -267,14 +341,49 @@ def test_smoke_run_on_the_real_imdb(real_tfds_dir, tmp_path):
 def test_table_script_runs_seeds_and_tabulates(tiny_dir, tmp_path):
     from rnn_jax.studies import imdb_table
 
-    flags = ["--vocab_size", "30", "--seq_len", "16", "--embedding_size", "8", "--hidden_size", "8",
-             "--batch_size", "8", "--num_epochs", "1", "--eval_batch_size", "16", "--checkpoint_every_steps",
-             "0", "--data_dir", str(tiny_dir), "--no-download", "--num_validation", "20",
-             "--max_train_examples", "48", "--max_eval_examples", "20", "--runs", str(tmp_path / "runs")]
+    flags = [
+        "--vocab_size",
+        "30",
+        "--seq_len",
+        "16",
+        "--embedding_size",
+        "8",
+        "--hidden_size",
+        "8",
+        "--batch_size",
+        "8",
+        "--num_epochs",
+        "1",
+        "--eval_batch_size",
+        "16",
+        "--checkpoint_every_steps",
+        "0",
+        "--data_dir",
+        str(tiny_dir),
+        "--no-download",
+        "--num_validation",
+        "20",
+        "--max_train_examples",
+        "48",
+        "--max_eval_examples",
+        "20",
+        "--runs",
+        str(tmp_path / "runs"),
+    ]
     table = imdb_table.main(["--models", "logreg", "--seeds", "0,1", "--out", str(tmp_path / "a"), *flags])
     assert table["logreg"]["seeds"] == [0, 1] and len(table["logreg"]["test_accuracies"]) == 2
-    again = imdb_table.main(["--models", "logreg,simple_rnn", "--seeds", "0,1", "--summarize_only",
-                             "--out", str(tmp_path / "b"), *flags])  # reads the finished runs, trains nothing
+    again = imdb_table.main(
+        [
+            "--models",
+            "logreg,simple_rnn",
+            "--seeds",
+            "0,1",
+            "--summarize_only",
+            "--out",
+            str(tmp_path / "b"),
+            *flags,
+        ]
+    )  # reads the finished runs, trains nothing
     assert again["logreg"] == table["logreg"] and "simple_rnn" not in again
     markdown = (tmp_path / "b" / "table.md").read_text()
     assert "| logreg |" in markdown and "Command: `python experiments/imdb_table.py" in markdown

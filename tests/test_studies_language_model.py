@@ -59,7 +59,14 @@ def test_run_writes_the_results_the_issue_names(finished):
         "cue_test",
     ):
         assert key in results, key
-    for name in ("config.json", "vocab.json", "metrics.jsonl", "results.json", "curves.png", "context_usage.png"):
+    for name in (
+        "config.json",
+        "vocab.json",
+        "metrics.jsonl",
+        "results.json",
+        "curves.png",
+        "context_usage.png",
+    ):
         assert (workdir / name).is_file(), name
     records = runs.read_metrics(workdir)
     assert results["validation_perplexity"] == min(r["validation_perplexity"] for r in records)

@@ -10,7 +10,18 @@ from rnn_jax.data import tokenizer as tk
 
 def test_split_words_cleans_like_the_lecture():
     text = b"This movie<br />was GREAT, I didn't<br /><br />expect it... 10/10"
-    assert tk.split_words(text) == ["this", "movie", "was", "great", "i", "didn't", "expect", "it", "10", "10"]
+    assert tk.split_words(text) == [
+        "this",
+        "movie",
+        "was",
+        "great",
+        "i",
+        "didn't",
+        "expect",
+        "it",
+        "10",
+        "10",
+    ]
     assert tk.split_words("Caf\u00e9 <br />ok") == ["caf\u00e9", "ok"]
     assert tk.split_words("") == []
 

@@ -40,5 +40,9 @@ def test_same_numbers_as_before_the_shared_loop(model, tiny_dir, tmp_path):
         for key in EPOCH_KEYS:
             np.testing.assert_allclose(got[key], want[key], rtol=1e-6, atol=0, err_msg=f"{model} {key}")
     assert results["best_epoch"] == pinned["best_epoch"]
-    np.testing.assert_allclose([results["test_loss"], results["test_accuracy"]],
-                               [pinned["test_loss"], pinned["test_accuracy"]], rtol=1e-6, atol=0)
+    np.testing.assert_allclose(
+        [results["test_loss"], results["test_accuracy"]],
+        [pinned["test_loss"], pinned["test_accuracy"]],
+        rtol=1e-6,
+        atol=0,
+    )

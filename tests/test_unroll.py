@@ -26,11 +26,18 @@ def _cell(name, input_size=F, hidden_size=H, seed=0, dtype=jnp.float32):
     else:
         activation = name.split("_")[-1]
         step = functools.partial(rnn_jax.simple_rnn_step, activation=activation)
-        params = rnn_jax.init_simple_rnn(key, input_size, hidden_size, dtype=dtype,
-                                         recurrent_scale=0.9 if activation == "identity" else 1.0)
+        params = rnn_jax.init_simple_rnn(
+            key,
+            input_size,
+            hidden_size,
+            dtype=dtype,
+            recurrent_scale=0.9 if activation == "identity" else 1.0,
+        )
     noise = jax.random.split(jax.random.key(seed + 100), len(params))
-    params = {k: v + 0.1 * jax.random.normal(n, v.shape, v.dtype) if k.startswith("b") else v
-              for (k, v), n in zip(params.items(), noise, strict=True)}
+    params = {
+        k: v + 0.1 * jax.random.normal(n, v.shape, v.dtype) if k.startswith("b") else v
+        for (k, v), n in zip(params.items(), noise, strict=True)
+    }
     return step, params
 
 
@@ -41,8 +48,11 @@ def _xs(batch=B, seq_len=T, input_size=F, seed=1, dtype=jnp.float32):
 def _h0(step, params, batch=B, seed=2):
     zeros = rnn_jax.initial_state(step, params, (batch,))
     keys = jax.random.split(jax.random.key(seed), 2)
-    return jax.tree_util.tree_map(lambda z, k: 0.5 * jax.random.normal(k, z.shape, z.dtype), zeros,
-                                  type(zeros)(*keys) if isinstance(zeros, tuple) else keys[0])
+    return jax.tree_util.tree_map(
+        lambda z, k: 0.5 * jax.random.normal(k, z.shape, z.dtype),
+        zeros,
+        type(zeros)(*keys) if isinstance(zeros, tuple) else keys[0],
+    )
 
 
 CELLS = ["simple_tanh", "simple_relu", "simple_identity", "lstm", "gru"]
@@ -101,15 +111,16 @@ def test_padded_with_lengths_equals_each_sequence_unpadded(cell, padding):
     h_last, hs = rnn_jax.unroll(step, params, xs, h0, lengths=LENGTHS, padding=padding)
     for b, length in enumerate(LENGTHS.tolist()):
         h0_b = jax.tree_util.tree_map(lambda a, b=b: a[b], h0)
-        real = xs[b, :length] if padding == "right" else xs[b, T - length:]
+        real = xs[b, :length] if padding == "right" else xs[b, T - length :]
         if length == 0:
             assert_trees_close(jax.tree_util.tree_map(lambda a, b=b: a[b], h_last), h0_b)
             continue
         want_last, want_hs = rnn_jax.unroll(step, params, real, h0_b)
         assert_trees_close(jax.tree_util.tree_map(lambda a, b=b: a[b], h_last), want_last)
         got_hs = jax.tree_util.tree_map(lambda a, b=b: a[b], hs)
-        got_real = jax.tree_util.tree_map(lambda a, length=length: a[:length] if padding == "right"
-                                          else a[T - length:], got_hs)
+        got_real = jax.tree_util.tree_map(
+            lambda a, length=length: a[:length] if padding == "right" else a[T - length :], got_hs
+        )
         assert_trees_close(got_real, want_hs)
     # padded positions of hs are zero
     zero_where_padded = jnp.where(mask, 0.0, rnn_jax.state_output(hs))
@@ -126,8 +137,16 @@ def test_reverse_equals_unrolling_the_flipped_sequence(cell):
     assert_trees_close(hs_rev, jax.tree_util.tree_map(lambda a: a[:, ::-1], hs_flip))
 
 
-@pytest.mark.parametrize("options", [dict(unroll=3), dict(unroll=T + 2), dict(remat=True),
-                                     dict(strategy="hoisted"), dict(strategy="step", unroll=2, remat=True)])
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(unroll=3),
+        dict(unroll=T + 2),
+        dict(remat=True),
+        dict(strategy="hoisted"),
+        dict(strategy="step", unroll=2, remat=True),
+    ],
+)
 @pytest.mark.parametrize("padding", [None, "left"])
 def test_options_do_not_change_results(options, padding):
     step, params = _cell("simple_tanh")
@@ -136,7 +155,9 @@ def test_options_do_not_change_results(options, padding):
     kwargs = dict(lengths=lengths, padding=padding or "right")
     want = rnn_jax.unroll(step, params, xs, h0, strategy="step", **kwargs)
     assert_trees_close(rnn_jax.unroll(step, params, xs, h0, **options, **kwargs), want)
-    grad = lambda **o: jax.grad(lambda p: jnp.sum(rnn_jax.unroll(step, p, xs, h0, **o, **kwargs)[1] ** 2))(params)  # noqa: E731
+    grad = lambda **o: jax.grad(lambda p: jnp.sum(rnn_jax.unroll(step, p, xs, h0, **o, **kwargs)[1] ** 2))(
+        params
+    )  # noqa: E731
     assert_trees_close(grad(**options), grad(strategy="step"), rtol=1e-4, atol=1e-5)
 
 
@@ -162,13 +183,21 @@ def test_bidirectional_is_forward_and_backward_concatenated(cell, padding):
     step, params_forward = _cell(cell, seed=0)
     _, params_backward = _cell(cell, seed=7)
     xs = _xs()
-    h_last, hs = rnn_jax.bidirectional(step, params_forward, params_backward, xs, lengths=LENGTHS,
-                                       padding=padding)
-    want = reference.loop_unroll(step, params_forward, xs, rnn_jax.initial_state(step, params_forward, (B,)),
-                                 LENGTHS, padding)
-    want_back = reference.loop_unroll(step, params_backward, xs,
-                                      rnn_jax.initial_state(step, params_backward, (B,)), LENGTHS, padding,
-                                      reverse=True)
+    h_last, hs = rnn_jax.bidirectional(
+        step, params_forward, params_backward, xs, lengths=LENGTHS, padding=padding
+    )
+    want = reference.loop_unroll(
+        step, params_forward, xs, rnn_jax.initial_state(step, params_forward, (B,)), LENGTHS, padding
+    )
+    want_back = reference.loop_unroll(
+        step,
+        params_backward,
+        xs,
+        rnn_jax.initial_state(step, params_backward, (B,)),
+        LENGTHS,
+        padding,
+        reverse=True,
+    )
     cat = lambda a, b: jnp.concatenate([a, b], -1)  # noqa: E731
     assert_trees_close(h_last, jax.tree_util.tree_map(cat, want[0], want_back[0]))
     assert_trees_close(hs, jax.tree_util.tree_map(cat, want[1], want_back[1]))
@@ -201,7 +230,8 @@ def test_gradients_match_finite_differences(cell, padding):
         def loss(params, xs, h0):
             h_last, hs = rnn_jax.unroll(step, params, xs, h0, lengths=lengths, padding=padding or "right")
             return jnp.sum(rnn_jax.state_output(hs) * jnp.arange(1.0, 3.0)) + jnp.sum(
-                jnp.sin(rnn_jax.state_output(h_last)))
+                jnp.sin(rnn_jax.state_output(h_last))
+            )
 
         check_grads(loss, (params, xs, h0), order=1, modes=["rev"], atol=1e-6, rtol=1e-6)
 
@@ -212,7 +242,7 @@ def test_step_jacobian_closed_form():
     h, x = jax.random.normal(jax.random.key(3), (H,)), jax.random.normal(jax.random.key(4), (F,))
     jacobian = jax.jacrev(lambda h: step(params, h, x))(h)
     h_t = step(params, h, x)
-    closed = jnp.diag(1 - h_t ** 2) @ params["A"][:, :H]
+    closed = jnp.diag(1 - h_t**2) @ params["A"][:, :H]
     np.testing.assert_allclose(jacobian, closed, rtol=1e-5, atol=1e-6)
 
 
@@ -227,18 +257,35 @@ def test_jacobian_through_scan_halves_each_step():
 
 # ----------------------------------------------------------------------------- errors
 
+
 def test_unroll_errors():
     step, params = _cell("simple_tanh")
     xs = _xs()
     cases = [
         (dict(xs=xs[0, 0]), ValueError, r"xs must have shape \[B, T, F\] or \[T, F\], got shape \(5,\)"),
-        (dict(xs=xs[None]), ValueError, r"xs must have shape \[B, T, F\] or \[T, F\], got shape \(1, 3, 7, 5\)"),
+        (
+            dict(xs=xs[None]),
+            ValueError,
+            r"xs must have shape \[B, T, F\] or \[T, F\], got shape \(1, 3, 7, 5\)",
+        ),
         (dict(xs=xs.astype(jnp.int32)), TypeError, "xs must be a floating-point array, got dtype int32"),
         (dict(xs=xs[:, :0]), ValueError, "xs must have at least one time step"),
-        (dict(xs=xs[..., :2]), ValueError, r"x_t must have shape \[\.\.\., 5\] to match params\['A'\] of shape"),
+        (
+            dict(xs=xs[..., :2]),
+            ValueError,
+            r"x_t must have shape \[\.\.\., 5\] to match params\['A'\] of shape",
+        ),
         (dict(lengths=jnp.array([1, 2])), ValueError, r"lengths must have shape \[3\].*got shape \[2\]"),
-        (dict(lengths=jnp.array([1.0, 2.0, 3.0])), TypeError, "lengths must be an integer array, got dtype float"),
-        (dict(lengths=jnp.array([1, 8, 2])), ValueError, r"lengths must lie in \[0, 7\].*got values from 1 to 8"),
+        (
+            dict(lengths=jnp.array([1.0, 2.0, 3.0])),
+            TypeError,
+            "lengths must be an integer array, got dtype float",
+        ),
+        (
+            dict(lengths=jnp.array([1, 8, 2])),
+            ValueError,
+            r"lengths must lie in \[0, 7\].*got values from 1 to 8",
+        ),
         (dict(lengths=jnp.array([-1, 2, 2])), ValueError, r"lengths must lie in \[0, 7\]"),
         (dict(padding="pre"), ValueError, "unknown padding 'pre'; expected one of 'right', 'left'"),
         (dict(strategy="fast"), ValueError, "unknown strategy 'fast'"),

@@ -55,8 +55,17 @@ def _h0(step_fn: StepFn, params: Any, h0: Any) -> Any:
 
 # ----------------------------------------------------------------------------- dh_t / dx_s
 
-def input_jacobians(step_fn: StepFn, params: Any, xs: jax.Array, h0: Any = None, *,
-                    position: int = 0, output: str = "h", mode: str = "forward") -> jax.Array:
+
+def input_jacobians(
+    step_fn: StepFn,
+    params: Any,
+    xs: jax.Array,
+    h0: Any = None,
+    *,
+    position: int = 0,
+    output: str = "h",
+    mode: str = "forward",
+) -> jax.Array:
     """The exact Jacobians of every state with respect to one input: dh_t/dx_s for t = 1..T.
 
         J[t] = d h_t / d x_s,     zero for t < s (h_t has not read x_s yet)
@@ -129,8 +138,10 @@ def state_jacobians(step_fn: StepFn, params: Any, xs: jax.Array, h0: Any = None)
 
 # ----------------------------------------------------------------------------- step Jacobians
 
-def simple_rnn_step_jacobians(params: dict[str, jax.Array], hs: jax.Array,
-                              activation: str = "tanh") -> jax.Array:
+
+def simple_rnn_step_jacobians(
+    params: dict[str, jax.Array], hs: jax.Array, activation: str = "tanh"
+) -> jax.Array:
     """The Simple RNN's step Jacobians in closed form, from the states alone.
 
         J_t = d h_t / d h_{t-1} = diag(act'(z_t)) A_h,     A_h = A[:, :H]
@@ -149,12 +160,16 @@ def simple_rnn_step_jacobians(params: dict[str, jax.Array], hs: jax.Array,
     check_ndim("hs", hs, (2,), "[T, H]")
     hidden = hs.shape[-1]
     if params["A"].shape[0] != hidden:
-        raise ValueError(f"hs must have shape [T, {params['A'].shape[0]}] to match params['A'] of "
-                         f"shape {tuple(params['A'].shape)}, got {tuple(hs.shape)}")
+        raise ValueError(
+            f"hs must have shape [T, {params['A'].shape[0]}] to match params['A'] of "
+            f"shape {tuple(params['A'].shape)}, got {tuple(hs.shape)}"
+        )
     A_h = params["A"][:, :hidden]  # [H, H], the recurrent half
-    slope = {"tanh": lambda h: 1.0 - h ** 2,
-             "identity": jnp.ones_like,
-             "relu": lambda h: (h > 0).astype(h.dtype)}[activation](hs)  # [T, H]
+    slope = {
+        "tanh": lambda h: 1.0 - h**2,
+        "identity": jnp.ones_like,
+        "relu": lambda h: (h > 0).astype(h.dtype),
+    }[activation](hs)  # [T, H]
     return slope[:, :, None] * A_h[None]  # diag(slope_t) @ A_h for every t
 
 
@@ -176,8 +191,9 @@ def step_jacobians(step_fn: StepFn, params: Any, xs: jax.Array, h0: Any = None) 
     _check_sequence(xs)
     h0 = _h0(step_fn, params, h0)
     _, hs = unroll(step_fn, params, xs, h0)
-    previous = jax.tree_util.tree_map(lambda first, rest: jnp.concatenate([first[None], rest[:-1]]),
-                                      h0, hs)  # state_{t-1} for t = 1..T
+    previous = jax.tree_util.tree_map(
+        lambda first, rest: jnp.concatenate([first[None], rest[:-1]]), h0, hs
+    )  # state_{t-1} for t = 1..T
     _, unravel = ravel_pytree(h0)
 
     def one(prev, x_t):
@@ -212,6 +228,7 @@ def running_products(jacobians: jax.Array) -> jax.Array:
 
 # ----------------------------------------------------------------------------- norms
 
+
 def jacobian_norms(jacobians: jax.Array) -> dict[str, jax.Array]:
     """Frobenius and spectral (largest singular value) norms of a stack of matrices.
 
@@ -228,7 +245,7 @@ def jacobian_norms(jacobians: jax.Array) -> dict[str, jax.Array]:
     scale = jnp.max(jnp.abs(jacobians), axis=(-2, -1))
     safe = jnp.where(scale > 0, scale, 1.0)
     unit = jacobians / safe[..., None, None]
-    frobenius = jnp.sqrt(jnp.sum(unit ** 2, axis=(-2, -1))) * scale
+    frobenius = jnp.sqrt(jnp.sum(unit**2, axis=(-2, -1))) * scale
     spectral = jnp.linalg.svd(unit, compute_uv=False)[..., 0] * scale
     return {"frobenius": frobenius, "spectral": spectral}
 
@@ -245,8 +262,15 @@ def stable_norms(vectors: jax.Array) -> jax.Array:
 
 # ----------------------------------------------------------------------------- dloss / dh_t
 
-def hidden_state_grads(loss_fn: Callable[[Any, Any], jax.Array], step_fn: StepFn, params: Any,
-                       xs: jax.Array, h0: Any = None, **unroll_options) -> tuple[jax.Array, Any]:
+
+def hidden_state_grads(
+    loss_fn: Callable[[Any, Any], jax.Array],
+    step_fn: StepFn,
+    params: Any,
+    xs: jax.Array,
+    h0: Any = None,
+    **unroll_options,
+) -> tuple[jax.Array, Any]:
     """The loss and dloss/dh_t for every t, in ONE backward pass (backpropagation through time).
 
     A zero perturbation e_t is added to each state inside the scan, h_t <- step(h_{t-1}, x_t) + e_t,
@@ -284,8 +308,9 @@ def hidden_state_grads(loss_fn: Callable[[Any, Any], jax.Array], step_fn: StepFn
         return unravel_one(flat_new + e_t)
 
     def loss_of(perturbations):
-        h_last, hs = unroll(perturbed_step, params, jnp.concatenate([xs, perturbations], axis=-1),
-                            h0, **unroll_options)
+        h_last, hs = unroll(
+            perturbed_step, params, jnp.concatenate([xs, perturbations], axis=-1), h0, **unroll_options
+        )
         return loss_fn(h_last, hs)
 
     zeros = jnp.zeros((*xs.shape[:-1], state_size), xs.dtype)  # [.., T, S]
@@ -302,7 +327,7 @@ def _batched_ravel(state: Any, batch_ndim: int) -> tuple[jax.Array, Callable[[ja
     def unravel(array):
         parts, start = [], 0
         for size in sizes:
-            parts.append(array[..., start:start + size])
+            parts.append(array[..., start : start + size])
             start += size
         return jax.tree_util.tree_unflatten(treedef, parts)
 
@@ -310,6 +335,7 @@ def _batched_ravel(state: Any, batch_ndim: int) -> tuple[jax.Array, Callable[[ja
 
 
 # ----------------------------------------------------------------------------- why tanh
+
 
 def scaled_orthogonal(key: jax.Array, hidden_size: int, radius: float, dtype=jnp.float32) -> jax.Array:
     """`radius * Q` with Q orthogonal, built in `dtype` (QR with the sign fix of Mezzadri 2007).
@@ -337,8 +363,9 @@ def scaled_orthogonal(key: jax.Array, hidden_size: int, radius: float, dtype=jnp
     return jnp.asarray(radius, dtype) * q
 
 
-def zero_input_states(params: dict[str, jax.Array], h0: jax.Array, num_steps: int, *,
-                      activation: str = "identity") -> jax.Array:
+def zero_input_states(
+    params: dict[str, jax.Array], h0: jax.Array, num_steps: int, *, activation: str = "identity"
+) -> jax.Array:
     """The Simple RNN fed zero inputs: h_t = act(A [h_{t-1}; 0] + b) for t = 1..num_steps.
 
     Without the activation and bias this is h_t = A_h^t h_0, the lecture's why-tanh example.
@@ -359,4 +386,3 @@ def zero_input_states(params: dict[str, jax.Array], h0: jax.Array, num_steps: in
     step = functools.partial(cells.simple_rnn_step, activation=activation)
     _, hs = unroll(step, params, xs, h0)
     return hs
-

@@ -44,8 +44,9 @@ def get_activation(name: str):
     return ACTIVATIONS[check_choice("activation", name, ACTIVATIONS)]
 
 
-def _init_A(key, input_size, hidden_size, num_gates, input_init, recurrent_init, recurrent_scale,
-            dtype) -> jax.Array:
+def _init_A(
+    key, input_size, hidden_size, num_gates, input_init, recurrent_init, recurrent_scale, dtype
+) -> jax.Array:
     """Stacks `num_gates` blocks [A_h | A_x], each [H, H + F], into one [num_gates * H, H + F]."""
     check_positive_int("input_size", input_size)
     check_positive_int("hidden_size", hidden_size)
@@ -68,15 +69,20 @@ def _check_step_inputs(cell: str, A: jax.Array, h: jax.Array, x_t: jax.Array, nu
     if A.shape[0] % num_gates or input_size <= 0:
         raise ValueError(
             f"{cell} params['A'] must have shape [{num_gates} * hidden_size, hidden_size + input_size],"
-            f" got {tuple(A.shape)}")
+            f" got {tuple(A.shape)}"
+        )
     check_floating("x_t", x_t)
     check_floating("h", h)
     if x_t.ndim == 0 or x_t.shape[-1] != input_size:
-        raise ValueError(f"x_t must have shape [..., {input_size}] to match params['A'] of shape "
-                         f"{tuple(A.shape)}, got {tuple(x_t.shape)}")
+        raise ValueError(
+            f"x_t must have shape [..., {input_size}] to match params['A'] of shape "
+            f"{tuple(A.shape)}, got {tuple(x_t.shape)}"
+        )
     if h.ndim == 0 or h.shape[-1] != hidden_size:
-        raise ValueError(f"h must have shape [..., {hidden_size}] to match params['A'] of shape "
-                         f"{tuple(A.shape)}, got {tuple(h.shape)}")
+        raise ValueError(
+            f"h must have shape [..., {hidden_size}] to match params['A'] of shape "
+            f"{tuple(A.shape)}, got {tuple(h.shape)}"
+        )
     return hidden_size
 
 
@@ -91,9 +97,18 @@ def _affine(params: Params, h: jax.Array, x_t: jax.Array, a: str = "A", b: str =
 
 # ----------------------------------------------------------------------------- Simple RNN (Elman)
 
-def init_simple_rnn(key: jax.Array, input_size: int, hidden_size: int, *, use_bias: bool = True,
-                    input_init: str = "lecun", recurrent_init: str = "orthogonal",
-                    recurrent_scale: float = 1.0, dtype=jnp.float32) -> Params:
+
+def init_simple_rnn(
+    key: jax.Array,
+    input_size: int,
+    hidden_size: int,
+    *,
+    use_bias: bool = True,
+    input_init: str = "lecun",
+    recurrent_init: str = "orthogonal",
+    recurrent_scale: float = 1.0,
+    dtype=jnp.float32,
+) -> Params:
     """Parameters of the lecture's Simple RNN: `{"A": [H, H + F], "b": [H]}`.
 
     `A = [A_h | A_x]`: its first H columns multiply the previous state, the last F columns the input.
@@ -111,8 +126,9 @@ def init_simple_rnn(key: jax.Array, input_size: int, hidden_size: int, *, use_bi
     Returns:
       `{"A": A, "b": b}`, or `{"A": A}` when `use_bias=False`.
     """
-    params = {"A": _init_A(key, input_size, hidden_size, 1, input_init, recurrent_init,
-                           recurrent_scale, dtype)}
+    params = {
+        "A": _init_A(key, input_size, hidden_size, 1, input_init, recurrent_init, recurrent_scale, dtype)
+    }
     if use_bias:
         params["b"] = jnp.zeros((hidden_size,), dtype)
     return params
@@ -152,16 +168,25 @@ def num_params(params: Any) -> int:
 
 # ----------------------------------------------------------------------------- LSTM
 
-def init_lstm(key: jax.Array, input_size: int, hidden_size: int, *, forget_bias: float = 1.0,
-              input_init: str = "lecun", recurrent_init: str = "orthogonal",
-              recurrent_scale: float = 1.0, dtype=jnp.float32) -> Params:
+
+def init_lstm(
+    key: jax.Array,
+    input_size: int,
+    hidden_size: int,
+    *,
+    forget_bias: float = 1.0,
+    input_init: str = "lecun",
+    recurrent_init: str = "orthogonal",
+    recurrent_scale: float = 1.0,
+    dtype=jnp.float32,
+) -> Params:
     """Parameters of an LSTM: `{"A": [4H, H + F], "b": [4H]}`, gates stacked as (i, f, g, o).
 
     Each gate has its own [H, H + F] block initialised like the Simple RNN's A; the forget gate's
     bias starts at `forget_bias` (1.0, as Keras' `unit_forget_bias`).
     """
     A = _init_A(key, input_size, hidden_size, 4, input_init, recurrent_init, recurrent_scale, dtype)
-    b = jnp.zeros((4 * hidden_size,), dtype).at[hidden_size:2 * hidden_size].set(forget_bias)
+    b = jnp.zeros((4 * hidden_size,), dtype).at[hidden_size : 2 * hidden_size].set(forget_bias)
     return {"A": A, "b": b}
 
 
@@ -192,17 +217,30 @@ def lstm_step(params: Params, state: LSTMState, x_t: jax.Array) -> LSTMState:
 
 # ----------------------------------------------------------------------------- GRU
 
-def init_gru(key: jax.Array, input_size: int, hidden_size: int, *, input_init: str = "lecun",
-             recurrent_init: str = "orthogonal", recurrent_scale: float = 1.0,
-             dtype=jnp.float32) -> Params:
+
+def init_gru(
+    key: jax.Array,
+    input_size: int,
+    hidden_size: int,
+    *,
+    input_init: str = "lecun",
+    recurrent_init: str = "orthogonal",
+    recurrent_scale: float = 1.0,
+    dtype=jnp.float32,
+) -> Params:
     """Parameters of a GRU: gates `{"A": [2H, H + F], "b": [2H]}` (update z, reset r) and the
     candidate `{"A_candidate": [H, H + F], "b_candidate": [H]}`."""
     key_gates, key_candidate = jax.random.split(key)
     A = _init_A(key_gates, input_size, hidden_size, 2, input_init, recurrent_init, recurrent_scale, dtype)
-    A_candidate = _init_A(key_candidate, input_size, hidden_size, 1, input_init, recurrent_init,
-                          recurrent_scale, dtype)
-    return {"A": A, "b": jnp.zeros((2 * hidden_size,), dtype),
-            "A_candidate": A_candidate, "b_candidate": jnp.zeros((hidden_size,), dtype)}
+    A_candidate = _init_A(
+        key_candidate, input_size, hidden_size, 1, input_init, recurrent_init, recurrent_scale, dtype
+    )
+    return {
+        "A": A,
+        "b": jnp.zeros((2 * hidden_size,), dtype),
+        "A_candidate": A_candidate,
+        "b_candidate": jnp.zeros((hidden_size,), dtype),
+    }
 
 
 def gru_step(params: Params, h: jax.Array, x_t: jax.Array) -> jax.Array:
@@ -230,6 +268,7 @@ def gru_step(params: Params, h: jax.Array, x_t: jax.Array) -> jax.Array:
 
 # ----------------------------------------------------------------------------- states
 
+
 def hidden_size_of(params: Params, step_fn=None) -> int:
     """H of a cell's parameters (A has num_gates * H rows)."""
     base = getattr(step_fn, "func", step_fn)
@@ -244,8 +283,10 @@ def initial_state(step_fn, params: Params, batch_shape: tuple[int, ...] = ()) ->
     whose params hold the Simple RNN's `"A"` [H, H + F] and whose state is one [..., H] array.
     """
     if not isinstance(params, dict) or "A" not in params:
-        raise ValueError("h0=None needs params with an 'A' matrix to infer the state size; "
-                         "pass h0 explicitly for a custom step_fn")
+        raise ValueError(
+            "h0=None needs params with an 'A' matrix to infer the state size; "
+            "pass h0 explicitly for a custom step_fn"
+        )
     hidden = hidden_size_of(params, step_fn)
     zeros = jnp.zeros((*batch_shape, hidden), params["A"].dtype)
     if getattr(step_fn, "func", step_fn) is lstm_step:

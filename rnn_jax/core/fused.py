@@ -105,8 +105,7 @@ def _states_out(S, mask):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6, 7, 8, 9))
 def _unroll_core(A, b, xs, h0, mask, activation, reverse, return_all_states, unroll, hoist):
-    h_last, S = _forward(A, b, xs, h0, mask, activation, reverse, return_all_states, unroll,
-                         hoist)
+    h_last, S = _forward(A, b, xs, h0, mask, activation, reverse, return_all_states, unroll, hoist)
     return h_last, (_states_out(S, mask) if return_all_states else None)
 
 
@@ -160,14 +159,14 @@ _unroll_core.defvjp(_unroll_fwd, _unroll_bwd)
 
 # ----------------------------------------------------------------------------- custom JVP
 
+
 def _is_zero(tangent) -> bool:
     return tangent is None or isinstance(tangent, SymbolicZero)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(5, 6, 7, 8, 9))
 def _unroll_core_jvp(A, b, xs, h0, mask, activation, reverse, return_all_states, unroll, hoist):
-    h_last, S = _forward(A, b, xs, h0, mask, activation, reverse, return_all_states, unroll,
-                         hoist)
+    h_last, S = _forward(A, b, xs, h0, mask, activation, reverse, return_all_states, unroll, hoist)
     return h_last, (_states_out(S, mask) if return_all_states else None)
 
 
@@ -222,10 +221,19 @@ def _unroll_jvp_rule(activation, reverse, return_all_states, unroll, hoist, prim
     return (h_last, hs), (dh_last, dhs)
 
 
-def simple_rnn_unroll(params: dict, xs: jax.Array, h0: jax.Array, mask: jax.Array | None = None, *,
-                      activation: str = "tanh", reverse: bool = False, return_all_states: bool = True,
-                      unroll: int = 1, rule: str = "vjp",
-                      hoist_input: bool | None = None) -> tuple[jax.Array, jax.Array | None]:
+def simple_rnn_unroll(
+    params: dict,
+    xs: jax.Array,
+    h0: jax.Array,
+    mask: jax.Array | None = None,
+    *,
+    activation: str = "tanh",
+    reverse: bool = False,
+    return_all_states: bool = True,
+    unroll: int = 1,
+    rule: str = "vjp",
+    hoist_input: bool | None = None,
+) -> tuple[jax.Array, jax.Array | None]:
     """The Simple RNN over a batch, with the cuDNN-style backward pass of this module's docstring.
 
         h_t = act(A [h_{t-1}; x_t] + b),  padded steps (mask False) keep h and output zeros.
@@ -254,8 +262,9 @@ def simple_rnn_unroll(params: dict, xs: jax.Array, h0: jax.Array, mask: jax.Arra
       `(h_last, hs)`: [B, H] and [B, T, H] (or None).
     """
     if activation not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}; expected one of "
-                         f"{', '.join(map(repr, ACTIVATIONS))}")
+        raise ValueError(
+            f"unknown activation {activation!r}; expected one of {', '.join(map(repr, ACTIVATIONS))}"
+        )
     A, b = params["A"], params.get("b")
     dtype = jnp.result_type(A, xs, h0, *([] if b is None else [b]))
     A, xs, h0 = A.astype(dtype), xs.astype(dtype), h0.astype(dtype)

@@ -15,8 +15,9 @@ INPUT_INITS = ("lecun", "glorot")
 RECURRENT_INITS = ("orthogonal", "identity", "random")
 
 
-def input_weights(key: jax.Array, hidden_size: int, input_size: int, init: str = "lecun",
-                  dtype=jnp.float32) -> jax.Array:
+def input_weights(
+    key: jax.Array, hidden_size: int, input_size: int, init: str = "lecun", dtype=jnp.float32
+) -> jax.Array:
     """The input half A_x of shape [hidden_size, input_size].
 
     Args:
@@ -32,13 +33,13 @@ def input_weights(key: jax.Array, hidden_size: int, input_size: int, init: str =
     check_choice("input_init", init, INPUT_INITS)
     check_positive_int("hidden_size", hidden_size)
     check_positive_int("input_size", input_size)
-    make = {"lecun": jax.nn.initializers.lecun_normal,
-            "glorot": jax.nn.initializers.glorot_uniform}[init]
+    make = {"lecun": jax.nn.initializers.lecun_normal, "glorot": jax.nn.initializers.glorot_uniform}[init]
     return make(in_axis=1, out_axis=0)(key, (hidden_size, input_size), dtype)
 
 
-def recurrent_weights(key: jax.Array, hidden_size: int, init: str = "orthogonal",
-                      scale: float = 1.0, dtype=jnp.float32) -> jax.Array:
+def recurrent_weights(
+    key: jax.Array, hidden_size: int, init: str = "orthogonal", scale: float = 1.0, dtype=jnp.float32
+) -> jax.Array:
     """The recurrent half A_h of shape [hidden_size, hidden_size], with spectral radius `scale`.
 
     - "orthogonal": `scale * Q` with Q a random orthogonal matrix (Keras' and Flax's default).

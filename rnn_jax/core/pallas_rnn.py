@@ -93,15 +93,19 @@ def _is_power_of_two(n: int) -> bool:
 def check_supported(hidden: int, dtype, *, interpret: bool, block_batch: int = BLOCK_BATCH) -> None:
     """Raises a ValueError naming the limit when the kernels cannot run this H, dtype or tile."""
     if not (_is_power_of_two(hidden) and MIN_HIDDEN <= hidden <= MAX_HIDDEN):
-        sizes = ", ".join(str(2 ** k) for k in range(MIN_HIDDEN.bit_length() - 1, MAX_HIDDEN.bit_length()))
-        raise ValueError(f"strategy='pallas' needs the hidden size H to be a power of two from {MIN_HIDDEN} "
-                         f"to {MAX_HIDDEN} ({sizes}: A_h must stay on chip), got H={hidden}; "
-                         "use strategy='auto' for other sizes")
+        sizes = ", ".join(str(2**k) for k in range(MIN_HIDDEN.bit_length() - 1, MAX_HIDDEN.bit_length()))
+        raise ValueError(
+            f"strategy='pallas' needs the hidden size H to be a power of two from {MIN_HIDDEN} "
+            f"to {MAX_HIDDEN} ({sizes}: A_h must stay on chip), got H={hidden}; "
+            "use strategy='auto' for other sizes"
+        )
     allowed = INTERPRET_DTYPES if interpret else GPU_DTYPES
     if jnp.dtype(dtype) not in [jnp.dtype(d) for d in allowed]:
         names = ", ".join(jnp.dtype(d).name for d in allowed) + (" in interpret mode" if interpret else "")
-        raise ValueError(f"strategy='pallas' supports dtype {names}, got {jnp.dtype(dtype).name}; "
-                         "use strategy='auto' for other dtypes")
+        raise ValueError(
+            f"strategy='pallas' supports dtype {names}, got {jnp.dtype(dtype).name}; "
+            "use strategy='auto' for other dtypes"
+        )
     if not (_is_power_of_two(block_batch) and block_batch >= MIN_HIDDEN):
         raise ValueError(f"block_batch must be a power of two >= {MIN_HIDDEN}, got {block_batch}")
 
@@ -115,9 +119,11 @@ def _resolve_interpret(interpret: bool | None) -> bool:
         return False
     if INTERPRET_OFF_GPU:
         return True
-    raise ValueError(f"strategy='pallas' runs a Triton GPU kernel and needs a GPU, but JAX's default backend "
-                     f"is {backend!r}; use strategy='auto' here (tests: set "
-                     "rnn_jax.core.pallas_rnn.INTERPRET_OFF_GPU = True for Pallas interpret mode)")
+    raise ValueError(
+        f"strategy='pallas' runs a Triton GPU kernel and needs a GPU, but JAX's default backend "
+        f"is {backend!r}; use strategy='auto' here (tests: set "
+        "rnn_jax.core.pallas_rnn.INTERPRET_OFF_GPU = True for Pallas interpret mode)"
+    )
 
 
 def _matmul_precision():
@@ -142,8 +148,10 @@ def _step_index(i, seq_len: int, walk_backward: bool):
 
 # ----------------------------------------------------------------------------- kernels
 
-def _forward_kernel(w_ref, z_ref, h0_ref, lo_ref, hi_ref, h_last_ref, *s_ref, activation, reverse,
-                    seq_len, precision):
+
+def _forward_kernel(
+    w_ref, z_ref, h0_ref, lo_ref, hi_ref, h_last_ref, *s_ref, activation, reverse, seq_len, precision
+):
     """One batch tile, all T steps: h = where(lo <= t < hi, act(h W + Z_x[t]), h); S[t] = h."""
     w = w_ref[...]  # [H, H], read once for all T steps
     lo, hi = lo_ref[...][:, None], hi_ref[...][:, None]  # [Bt] -> [Bt, 1]
@@ -163,8 +171,9 @@ def _forward_kernel(w_ref, z_ref, h0_ref, lo_ref, hi_ref, h_last_ref, *s_ref, ac
     h_last_ref[...] = h_last
 
 
-def _backward_kernel(a_ref, s_ref, g_last_ref, lo_ref, hi_ref, *refs, activation, reverse, seq_len,
-                     precision):
+def _backward_kernel(
+    a_ref, s_ref, g_last_ref, lo_ref, hi_ref, *refs, activation, reverse, seq_len, precision
+):
     """One batch tile, all T steps backward: dz_t = m_t (dh + g_t) act'(z_t); dh = where(m_t, dz_t A_h, g)."""
     *g_ref, dz_ref, dh0_ref = refs
     a_h = a_ref[...]  # [H, H], read once
@@ -215,42 +224,55 @@ def _call(kernel, inputs, outputs, *, block_batch: int, interpret: bool):
 
 def _forward(A_h, z_x, h0, lo, hi, activation, reverse, keep_states, interpret, block_batch, precision):
     """z_x [T, Bp, H], h0 [Bp, H], lo/hi [Bp] -> (h_last [Bp, H], S [T, Bp, H] or None)."""
-    kernel = functools.partial(_forward_kernel, activation=activation, reverse=reverse,
-                               seq_len=z_x.shape[0], precision=precision)
+    kernel = functools.partial(
+        _forward_kernel, activation=activation, reverse=reverse, seq_len=z_x.shape[0], precision=precision
+    )
     outputs = [("tile", h0)] + ([("steps", z_x)] if keep_states else [])
     # W = A_h^T in [in, out] layout, transposed once by XLA: the kernel runs h @ W.
-    out = _call(kernel, [("w", A_h.T), ("steps", z_x), ("tile", h0), ("rows", lo), ("rows", hi)],
-                outputs, block_batch=block_batch, interpret=interpret)
+    out = _call(
+        kernel,
+        [("w", A_h.T), ("steps", z_x), ("tile", h0), ("rows", lo), ("rows", hi)],
+        outputs,
+        block_batch=block_batch,
+        interpret=interpret,
+    )
     return out[0], (out[1] if keep_states else None)
 
 
 # ----------------------------------------------------------------------------- custom VJP
 
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6, 7, 8, 9, 10))
-def _recurrence(A_h, z_x, h0, lo, hi, activation, reverse, return_all_states, interpret, block_batch,
-                precision):
+def _recurrence(
+    A_h, z_x, h0, lo, hi, activation, reverse, return_all_states, interpret, block_batch, precision
+):
     """The recurrence alone: (A_h, Z_x, h0) -> (h_last, S or None), S the carried states [T, Bp, H]."""
-    return _forward(A_h, z_x, h0, lo, hi, activation, reverse, return_all_states, interpret, block_batch,
-                    precision)
+    return _forward(
+        A_h, z_x, h0, lo, hi, activation, reverse, return_all_states, interpret, block_batch, precision
+    )
 
 
-def _recurrence_fwd(A_h, z_x, h0, lo, hi, activation, reverse, return_all_states, interpret, block_batch,
-                    precision):
+def _recurrence_fwd(
+    A_h, z_x, h0, lo, hi, activation, reverse, return_all_states, interpret, block_batch, precision
+):
     h_last, S = _forward(A_h, z_x, h0, lo, hi, activation, reverse, True, interpret, block_batch, precision)
     return (h_last, S if return_all_states else None), (A_h, h0, lo, hi, S)
 
 
-def _recurrence_bwd(activation, reverse, return_all_states, interpret, block_batch, precision, residuals,
-                    cotangents):
+def _recurrence_bwd(
+    activation, reverse, return_all_states, interpret, block_batch, precision, residuals, cotangents
+):
     A_h, h0, lo, hi, S = residuals
     g_last, g_S = cotangents
     inputs = [("w", A_h), ("steps", S), ("tile", g_last), ("rows", lo), ("rows", hi)]
     if return_all_states:
         inputs.append(("steps", g_S))
-    kernel = functools.partial(_backward_kernel, activation=activation, reverse=reverse, seq_len=S.shape[0],
-                               precision=precision)
-    dZ, dh0 = _call(kernel, inputs, [("steps", S), ("tile", h0)], block_batch=block_batch,
-                    interpret=interpret)
+    kernel = functools.partial(
+        _backward_kernel, activation=activation, reverse=reverse, seq_len=S.shape[0], precision=precision
+    )
+    dZ, dh0 = _call(
+        kernel, inputs, [("steps", S), ("tile", h0)], block_batch=block_batch, interpret=interpret
+    )
     # S_prev[t] is the state step t read: S[t-1] (S[t+1] when reversed), h0 for the first step.
     if reverse:
         S_prev = jnp.concatenate([S[1:], h0[None]], axis=0)
@@ -268,10 +290,19 @@ def _round_up(n: int, multiple: int) -> int:
     return max(1, -(-n // multiple)) * multiple
 
 
-def simple_rnn_unroll(params: dict, xs: jax.Array, h0: jax.Array, lengths: jax.Array | None = None, *,
-                      padding: str = "right", activation: str = "tanh", reverse: bool = False,
-                      return_all_states: bool = True, interpret: bool | None = None,
-                      block_batch: int = BLOCK_BATCH) -> tuple[jax.Array, jax.Array | None]:
+def simple_rnn_unroll(
+    params: dict,
+    xs: jax.Array,
+    h0: jax.Array,
+    lengths: jax.Array | None = None,
+    *,
+    padding: str = "right",
+    activation: str = "tanh",
+    reverse: bool = False,
+    return_all_states: bool = True,
+    interpret: bool | None = None,
+    block_batch: int = BLOCK_BATCH,
+) -> tuple[jax.Array, jax.Array | None]:
     """The Simple RNN over a batch with the persistent Pallas kernels of this module's docstring.
 
         h_t = act(A [h_{t-1}; x_t] + b),  padded steps keep h and output zeros.
@@ -324,8 +355,19 @@ def simple_rnn_unroll(params: dict, xs: jax.Array, h0: jax.Array, lengths: jax.A
     h0_padded = jnp.pad(h0, ((0, rows), (0, 0)))
     lo, hi = jnp.pad(lo, (0, rows)), jnp.pad(hi, (0, rows))
 
-    h_last, S = _recurrence(A_h, z_x, h0_padded, lo, hi, activation, bool(reverse), bool(return_all_states),
-                            interpret, int(block_batch), _matmul_precision())
+    h_last, S = _recurrence(
+        A_h,
+        z_x,
+        h0_padded,
+        lo,
+        hi,
+        activation,
+        bool(reverse),
+        bool(return_all_states),
+        interpret,
+        int(block_batch),
+        _matmul_precision(),
+    )
     h_last = h_last[:batch]
     if S is None:
         return h_last, None

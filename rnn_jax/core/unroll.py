@@ -22,8 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnn_jax.core import cells
-from rnn_jax.core import fused
+from rnn_jax.core import cells, fused
 from rnn_jax.core._validation import check_choice, check_floating, check_ndim, check_positive_int, is_concrete
 
 StepFn = Callable[[Any, Any, jax.Array], Any]
@@ -45,8 +44,12 @@ def _simple_rnn_activation(step_fn: StepFn) -> str | None:
     """The activation name if `step_fn` is `simple_rnn_step` (or a partial of it), else None."""
     if step_fn is cells.simple_rnn_step:
         return "tanh"
-    if (isinstance(step_fn, functools.partial) and step_fn.func is cells.simple_rnn_step
-            and not step_fn.args and set(step_fn.keywords) <= {"activation"}):
+    if (
+        isinstance(step_fn, functools.partial)
+        and step_fn.func is cells.simple_rnn_step
+        and not step_fn.args
+        and set(step_fn.keywords) <= {"activation"}
+    ):
         return step_fn.keywords.get("activation", "tanh")
     return None
 
@@ -78,8 +81,10 @@ def _resolve_strategy(strategy: str, step_fn: StepFn) -> str:
     check_choice("strategy", strategy, STRATEGIES)
     activation = _simple_rnn_activation(step_fn)
     if strategy in _SIMPLE_RNN_ONLY and activation is None:
-        raise ValueError(f"strategy={strategy!r} applies to simple_rnn_step only; "
-                         f"got step_fn={getattr(step_fn, '__name__', step_fn)!r}")
+        raise ValueError(
+            f"strategy={strategy!r} applies to simple_rnn_step only; "
+            f"got step_fn={getattr(step_fn, '__name__', step_fn)!r}"
+        )
     if strategy == "auto":
         return AUTO_SIMPLE_RNN if activation is not None else "step"
     return strategy
@@ -106,13 +111,15 @@ def _check_lengths(lengths: Any, batch_shape: tuple[int, ...], seq_len: int) -> 
     if not jnp.issubdtype(lengths.dtype, jnp.integer):
         raise TypeError(f"lengths must be an integer array, got dtype {lengths.dtype}")
     if lengths.shape != batch_shape:
-        raise ValueError(f"lengths must have shape {list(batch_shape)} (one per sequence), "
-                         f"got shape {list(lengths.shape)}")
+        raise ValueError(
+            f"lengths must have shape {list(batch_shape)} (one per sequence), got shape {list(lengths.shape)}"
+        )
     if values is not None and values.size:
         low, high = int(values.min()), int(values.max())
         if low < 0 or high > seq_len:
-            raise ValueError(f"lengths must lie in [0, {seq_len}] (the sequence length T), "
-                             f"got values from {low} to {high}")
+            raise ValueError(
+                f"lengths must lie in [0, {seq_len}] (the sequence length T), got values from {low} to {high}"
+            )
     return lengths
 
 
@@ -128,8 +135,10 @@ def _check_h0(step_fn: StepFn, params: Any, h0: Any, x_0: jax.Array) -> None:
     batch_shape = tuple(x_0.shape[:-1])
     for leaf in jax.tree_util.tree_leaves(h0):
         if tuple(jnp.shape(leaf)[:-1]) != batch_shape:
-            raise ValueError(f"h0 must have shape [{', '.join(map(str, batch_shape + ('H',)))}] to match xs "
-                             f"(batch shape {list(batch_shape)}), got {jnp.shape(leaf)}")
+            raise ValueError(
+                f"h0 must have shape [{', '.join(map(str, batch_shape + ('H',)))}] to match xs "
+                f"(batch shape {list(batch_shape)}), got {jnp.shape(leaf)}"
+            )
     try:
         out = jax.eval_shape(step_fn, params, h0, x_0)
     except (ValueError, TypeError) as err:
@@ -139,14 +148,26 @@ def _check_h0(step_fn: StepFn, params: Any, h0: Any, x_0: jax.Array) -> None:
     in_shapes = [tuple(jnp.shape(x)) for x in jax.tree_util.tree_leaves(h0)]
     out_shapes = [tuple(x.shape) for x in jax.tree_util.tree_leaves(out)]
     if in_struct != out_struct or in_shapes != out_shapes:
-        raise ValueError(f"h0 must have the structure and shapes of the state step_fn returns: "
-                         f"got h0 shapes {in_shapes}, step_fn returns {out_shapes} ({out_struct})")
+        raise ValueError(
+            f"h0 must have the structure and shapes of the state step_fn returns: "
+            f"got h0 shapes {in_shapes}, step_fn returns {out_shapes} ({out_struct})"
+        )
 
 
-def unroll(step_fn: StepFn, params: Any, xs: jax.Array, h0: Any = None, *,
-           lengths: jax.Array | None = None, padding: str = "right", reverse: bool = False,
-           return_all_states: bool = True, unroll: int | None = None, remat: bool = False,
-           strategy: str = "auto") -> tuple[Any, Any]:
+def unroll(
+    step_fn: StepFn,
+    params: Any,
+    xs: jax.Array,
+    h0: Any = None,
+    *,
+    lengths: jax.Array | None = None,
+    padding: str = "right",
+    reverse: bool = False,
+    return_all_states: bool = True,
+    unroll: int | None = None,
+    remat: bool = False,
+    strategy: str = "auto",
+) -> tuple[Any, Any]:
     """Runs `step_fn` over the time axis of `xs` with `jax.lax.scan`.
 
         h_t = step_fn(params, h_{t-1}, x_t),  t = 1..T   (t = T..1 when reverse=True)
@@ -199,22 +220,57 @@ def unroll(step_fn: StepFn, params: Any, xs: jax.Array, h0: Any = None, *,
         mask = valid_mask(lengths, seq_len, padding)
 
     if strategy == "pallas":  # issue 14: the persistent Pallas kernels take lengths, not a mask
-        return _pallas_unroll(params, xs, h0, lengths, padding=padding,
-                              activation=_simple_rnn_activation(step_fn), reverse=reverse,
-                              return_all_states=return_all_states)
+        return _pallas_unroll(
+            params,
+            xs,
+            h0,
+            lengths,
+            padding=padding,
+            activation=_simple_rnn_activation(step_fn),
+            reverse=reverse,
+            return_all_states=return_all_states,
+        )
 
     if strategy in ("custom_vjp", "custom_jvp"):
-        return _fused_unroll(params, xs, h0, mask, activation=_simple_rnn_activation(step_fn),
-                             reverse=reverse, return_all_states=return_all_states, unroll=unroll,
-                             rule=strategy.removeprefix("custom_"))
+        return _fused_unroll(
+            params,
+            xs,
+            h0,
+            mask,
+            activation=_simple_rnn_activation(step_fn),
+            reverse=reverse,
+            return_all_states=return_all_states,
+            unroll=unroll,
+            rule=strategy.removeprefix("custom_"),
+        )
 
-    return _scan_unroll(step_fn, params, xs, h0, mask, hoisted=strategy == "hoisted", reverse=reverse,
-                        return_all_states=return_all_states, unroll=unroll, remat=remat)
+    return _scan_unroll(
+        step_fn,
+        params,
+        xs,
+        h0,
+        mask,
+        hoisted=strategy == "hoisted",
+        reverse=reverse,
+        return_all_states=return_all_states,
+        unroll=unroll,
+        remat=remat,
+    )
 
 
-def _scan_unroll(step_fn: StepFn, params: Any, xs: jax.Array, h0: Any, mask: jax.Array | None, *,
-                 hoisted: bool, reverse: bool, return_all_states: bool, unroll: int,
-                 remat: bool) -> tuple[Any, Any]:
+def _scan_unroll(
+    step_fn: StepFn,
+    params: Any,
+    xs: jax.Array,
+    h0: Any,
+    mask: jax.Array | None,
+    *,
+    hoisted: bool,
+    reverse: bool,
+    return_all_states: bool,
+    unroll: int,
+    remat: bool,
+) -> tuple[Any, Any]:
     """The "step" and "hoisted" strategies: one `lax.scan` over time (see `unroll`)."""
     xs_time_major = jnp.swapaxes(xs, 0, 1) if xs.ndim == 3 else xs  # [B, T, F] -> [T, B, F]
     if hoisted:
@@ -254,8 +310,9 @@ def _fused_unroll(params, xs, h0, mask, **options) -> tuple[jax.Array, jax.Array
     """`rnn_jax.core.fused.simple_rnn_unroll`, which wants a batch: one sequence [T, F] becomes [1, T, F]."""
     if xs.ndim == 3:
         return fused.simple_rnn_unroll(params, xs, h0, mask, **options)
-    h_last, hs = fused.simple_rnn_unroll(params, xs[None], h0[None],
-                                         None if mask is None else mask[:, None], **options)
+    h_last, hs = fused.simple_rnn_unroll(
+        params, xs[None], h0[None], None if mask is None else mask[:, None], **options
+    )
     return h_last[0], (None if hs is None else hs[0])
 
 
@@ -266,8 +323,9 @@ def _pallas_unroll(params, xs, h0, lengths, **options) -> tuple[jax.Array, jax.A
 
     if xs.ndim == 3:
         return pallas_rnn.simple_rnn_unroll(params, xs, h0, lengths, **options)
-    h_last, hs = pallas_rnn.simple_rnn_unroll(params, xs[None], h0[None],
-                                              None if lengths is None else lengths[None], **options)
+    h_last, hs = pallas_rnn.simple_rnn_unroll(
+        params, xs[None], h0[None], None if lengths is None else lengths[None], **options
+    )
     return h_last[0], (None if hs is None else hs[0])
 
 
@@ -275,9 +333,16 @@ def _concat(a: Any, b: Any) -> Any:
     return jax.tree_util.tree_map(lambda x, y: jnp.concatenate([x, y], axis=-1), a, b)
 
 
-def bidirectional(step_fn: StepFn, params_forward: Any, params_backward: Any, xs: jax.Array,
-                  h0: tuple[Any, Any] | None = None, *, backward_step_fn: StepFn | None = None,
-                  **unroll_options) -> tuple[Any, Any]:
+def bidirectional(
+    step_fn: StepFn,
+    params_forward: Any,
+    params_backward: Any,
+    xs: jax.Array,
+    h0: tuple[Any, Any] | None = None,
+    *,
+    backward_step_fn: StepFn | None = None,
+    **unroll_options,
+) -> tuple[Any, Any]:
     """A forward and a backward unroll over the same (possibly padded) inputs, concatenated.
 
         hs[:, t] = [forward h_t ; backward h_t]     (each half [.., H])
@@ -300,15 +365,22 @@ def bidirectional(step_fn: StepFn, params_forward: Any, params_backward: Any, xs
         raise ValueError("bidirectional runs both directions; do not pass reverse")
     h0_forward, h0_backward = (None, None) if h0 is None else h0
     forward_last, forward_hs = unroll(step_fn, params_forward, xs, h0_forward, **unroll_options)
-    backward_last, backward_hs = unroll(backward_step_fn or step_fn, params_backward, xs, h0_backward,
-                                        reverse=True, **unroll_options)
+    backward_last, backward_hs = unroll(
+        backward_step_fn or step_fn, params_backward, xs, h0_backward, reverse=True, **unroll_options
+    )
     hs = None if forward_hs is None else _concat(forward_hs, backward_hs)
     return _concat(forward_last, backward_last), hs
 
 
-def stacked_unroll(step_fn: StepFn | Sequence[StepFn], layer_params: Sequence[Any], xs: jax.Array,
-                   h0: Sequence[Any] | None = None, *, return_all_states: bool = True,
-                   **unroll_options) -> tuple[list[Any], Any]:
+def stacked_unroll(
+    step_fn: StepFn | Sequence[StepFn],
+    layer_params: Sequence[Any],
+    xs: jax.Array,
+    h0: Sequence[Any] | None = None,
+    *,
+    return_all_states: bool = True,
+    **unroll_options,
+) -> tuple[list[Any], Any]:
     """Stacked layers: layer k reads the output states of layer k - 1 (layer 0 reads `xs`).
 
     Args:
@@ -328,13 +400,21 @@ def stacked_unroll(step_fn: StepFn | Sequence[StepFn], layer_params: Sequence[An
     step_fns = list(step_fn) if isinstance(step_fn, Sequence) else [step_fn] * num_layers
     h0s = [None] * num_layers if h0 is None else list(h0)
     if len(step_fns) != num_layers or len(h0s) != num_layers:
-        raise ValueError(f"got {num_layers} layer_params, {len(step_fns)} step functions and "
-                         f"{len(h0s)} initial states; they must match")
+        raise ValueError(
+            f"got {num_layers} layer_params, {len(step_fns)} step functions and "
+            f"{len(h0s)} initial states; they must match"
+        )
     h_lasts, inputs, hs = [], xs, None
     for k in range(num_layers):
         top = k == num_layers - 1
-        h_last, hs = unroll(step_fns[k], layer_params[k], inputs, h0s[k],
-                            return_all_states=return_all_states or not top, **unroll_options)
+        h_last, hs = unroll(
+            step_fns[k],
+            layer_params[k],
+            inputs,
+            h0s[k],
+            return_all_states=return_all_states or not top,
+            **unroll_options,
+        )
         h_lasts.append(h_last)
         if not top:
             inputs = cells.state_output(hs)

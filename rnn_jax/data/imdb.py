@@ -67,12 +67,14 @@ def can_download() -> bool:
 
 
 def _not_found_message(folder: Path, reason: str) -> str:
-    return (f"IMDB (TFDS '{DATASET}', array_record) not found: looked in {folder} ({reason}).\n"
-            "What to do: point --data_dir or TFDS_DATA_DIR at a folder that holds "
-            f"{DATASET}/{CONFIG}/{VERSION} (on the development machines: ../shared/tfds), or, on a "
-            "machine with internet access, install the download extra (pip install 'rnn-jax[download]', "
-            "which brings tensorflow-cpu) and run again with download enabled so that TFDS downloads "
-            "and prepares it there.")
+    return (
+        f"IMDB (TFDS '{DATASET}', array_record) not found: looked in {folder} ({reason}).\n"
+        "What to do: point --data_dir or TFDS_DATA_DIR at a folder that holds "
+        f"{DATASET}/{CONFIG}/{VERSION} (on the development machines: ../shared/tfds), or, on a "
+        "machine with internet access, install the download extra (pip install 'rnn-jax[download]', "
+        "which brings tensorflow-cpu) and run again with download enabled so that TFDS downloads "
+        "and prepares it there."
+    )
 
 
 def load_sources(data_dir: str | os.PathLike | None = None, *, download: bool = True) -> dict:
@@ -95,8 +97,11 @@ def load_sources(data_dir: str | os.PathLike | None = None, *, download: bool = 
         if not download:
             raise DatasetNotFoundError(_not_found_message(dataset_dir(root), "download disabled"))
         if not can_download():
-            raise DatasetNotFoundError(_not_found_message(
-                dataset_dir(root), "and TensorFlow, which TFDS needs to prepare it, is not installed"))
+            raise DatasetNotFoundError(
+                _not_found_message(
+                    dataset_dir(root), "and TensorFlow, which TFDS needs to prepare it, is not installed"
+                )
+            )
         builder = tfds.builder(DATASET, data_dir=str(root), file_format="array_record")
         builder.download_and_prepare()
     return tfds.data_source(DATASET, data_dir=str(root), download=False)
@@ -109,9 +114,15 @@ def _read(source, indices: np.ndarray) -> Split:
     return Split(texts, labels)
 
 
-def load_imdb(data_dir: str | os.PathLike | None = None, *, split_seed: int = 0,
-              num_validation: int = NUM_VALIDATION, max_train_examples: int | None = None,
-              max_eval_examples: int | None = None, download: bool = True) -> dict[str, Split]:
+def load_imdb(
+    data_dir: str | os.PathLike | None = None,
+    *,
+    split_seed: int = 0,
+    num_validation: int = NUM_VALIDATION,
+    max_train_examples: int | None = None,
+    max_eval_examples: int | None = None,
+    download: bool = True,
+) -> dict[str, Split]:
     """The labelled IMDB reviews as `{"train", "validation", "test"}` splits.
 
     The training split is permuted with `numpy.random.default_rng(split_seed)`; its last
@@ -132,16 +143,20 @@ def load_imdb(data_dir: str | os.PathLike | None = None, *, split_seed: int = 0,
     sources = load_sources(data_dir, download=download)
     num_labelled = len(sources["train"])
     if not 0 < num_validation < num_labelled:
-        raise ValueError(f"num_validation must lie in [1, {num_labelled - 1}] (the train split has "
-                         f"{num_labelled} reviews), got {num_validation}")
+        raise ValueError(
+            f"num_validation must lie in [1, {num_labelled - 1}] (the train split has "
+            f"{num_labelled} reviews), got {num_validation}"
+        )
     for name, value in (("max_train_examples", max_train_examples), ("max_eval_examples", max_eval_examples)):
         if value is not None and value <= 0:
             raise ValueError(f"{name} must be a positive int or None, got {value}")
     order = np.random.default_rng(split_seed).permutation(num_labelled)
-    train_idx, valid_idx = order[:num_labelled - num_validation], order[num_labelled - num_validation:]
+    train_idx, valid_idx = order[: num_labelled - num_validation], order[num_labelled - num_validation :]
     test_idx = np.arange(len(sources["test"]))
     train_idx = train_idx[:max_train_examples]
     valid_idx, test_idx = valid_idx[:max_eval_examples], test_idx[:max_eval_examples]
-    return {"train": _read(sources["train"], train_idx),
-            "validation": _read(sources["train"], valid_idx),
-            "test": _read(sources["test"], test_idx)}
+    return {
+        "train": _read(sources["train"], train_idx),
+        "validation": _read(sources["train"], valid_idx),
+        "test": _read(sources["test"], test_idx),
+    }

@@ -86,8 +86,9 @@ def _check_count(name: str, value, *, allow_none: bool = False, minimum: int = 1
     if value is None and allow_none:
         return
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ConfigError(f"{name} must be an int >= {minimum}{' or None' if allow_none else ''}, "
-                          f"got {value!r}")
+        raise ConfigError(
+            f"{name} must be an int >= {minimum}{' or None' if allow_none else ''}, got {value!r}"
+        )
 
 
 class _FirstSeenIds(dict):
@@ -136,8 +137,10 @@ def build_training_stream(texts: Iterable[str | bytes], vocab_size: int) -> tupl
     provisional = np.concatenate(pieces) if pieces else np.zeros(0, np.int32)
     words = list(first_seen)
     if vocab_size > len(words):
-        raise ConfigError(f"vocab_size={vocab_size} is larger than the number of distinct words in the "
-                          f"training text ({len(words)}); choose vocab_size <= {len(words)}")
+        raise ConfigError(
+            f"vocab_size={vocab_size} is larger than the number of distinct words in the "
+            f"training text ({len(words)}); choose vocab_size <= {len(words)}"
+        )
     counts = np.bincount(provisional, minlength=len(words))
     ranked = sorted(range(len(words)), key=lambda i: (-counts[i], words[i]))[:vocab_size]
     vocab = Vocabulary([words[i] for i in ranked])
@@ -149,12 +152,13 @@ def build_training_stream(texts: Iterable[str | bytes], vocab_size: int) -> tupl
 def _read_texts(source, indices: Iterable[int]) -> Iterable[bytes]:
     indices = [int(i) for i in indices]
     for start in range(0, len(indices), _READ_CHUNK):
-        for record in source.__getitems__(indices[start:start + _READ_CHUNK]):
+        for record in source.__getitems__(indices[start : start + _READ_CHUNK]):
             yield record["text"]
 
 
-def eval_split_indices(num_reviews: int, num_validation: int = NUM_VALIDATION, num_test: int = NUM_TEST,
-                       split_seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def eval_split_indices(
+    num_reviews: int, num_validation: int = NUM_VALIDATION, num_test: int = NUM_TEST, split_seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices into TFDS's `test` split: (validation, test), disjoint slices of one seeded permutation.
 
     Raises:
@@ -163,16 +167,26 @@ def eval_split_indices(num_reviews: int, num_validation: int = NUM_VALIDATION, n
     _check_count("num_validation", num_validation)
     _check_count("num_test", num_test)
     if num_validation + num_test > num_reviews:
-        raise ConfigError(f"num_validation + num_test = {num_validation + num_test} exceeds the "
-                          f"{num_reviews} reviews of the '{EVAL_SPLIT}' split")
+        raise ConfigError(
+            f"num_validation + num_test = {num_validation + num_test} exceeds the "
+            f"{num_reviews} reviews of the '{EVAL_SPLIT}' split"
+        )
     order = np.random.default_rng(split_seed).permutation(num_reviews)
-    return order[:num_validation], order[num_validation:num_validation + num_test]
+    return order[:num_validation], order[num_validation : num_validation + num_test]
 
 
-def load_lm_corpus(data_dir: str | os.PathLike | None = None, *, vocab_size: int = VOCAB_SIZE,
-                   num_validation: int = NUM_VALIDATION, num_test: int = NUM_TEST, split_seed: int = 0,
-                   max_train_reviews: int | None = None, max_train_tokens: int | None = None,
-                   max_eval_reviews: int | None = None, download: bool = True) -> LMCorpus:
+def load_lm_corpus(
+    data_dir: str | os.PathLike | None = None,
+    *,
+    vocab_size: int = VOCAB_SIZE,
+    num_validation: int = NUM_VALIDATION,
+    num_test: int = NUM_TEST,
+    split_seed: int = 0,
+    max_train_reviews: int | None = None,
+    max_train_tokens: int | None = None,
+    max_eval_reviews: int | None = None,
+    download: bool = True,
+) -> LMCorpus:
     """The IMDB language-model corpus (see the module docstring for the splits and ids).
 
     Args:
@@ -195,16 +209,22 @@ def load_lm_corpus(data_dir: str | os.PathLike | None = None, *, vocab_size: int
       DatasetNotFoundError: the dataset is missing (see `load_sources`).
     """
     _check_count("vocab_size", vocab_size)
-    for name, value in (("max_train_reviews", max_train_reviews), ("max_train_tokens", max_train_tokens),
-                        ("max_eval_reviews", max_eval_reviews)):
+    for name, value in (
+        ("max_train_reviews", max_train_reviews),
+        ("max_train_tokens", max_train_tokens),
+        ("max_eval_reviews", max_eval_reviews),
+    ):
         _check_count(name, value, allow_none=True)
     sources = imdb.load_sources(data_dir, download=download)
     missing = [s for s in (*TRAIN_SPLITS, EVAL_SPLIT) if s not in sources]
     if missing:
-        raise ConfigError(f"the imdb_reviews copy has no split(s) {missing}; the language-model corpus "
-                          f"needs {list(TRAIN_SPLITS)} for training and '{EVAL_SPLIT}' for evaluation")
-    validation_indices, test_indices = eval_split_indices(len(sources[EVAL_SPLIT]), num_validation,
-                                                          num_test, split_seed)
+        raise ConfigError(
+            f"the imdb_reviews copy has no split(s) {missing}; the language-model corpus "
+            f"needs {list(TRAIN_SPLITS)} for training and '{EVAL_SPLIT}' for evaluation"
+        )
+    validation_indices, test_indices = eval_split_indices(
+        len(sources[EVAL_SPLIT]), num_validation, num_test, split_seed
+    )
     validation_indices = validation_indices[:max_eval_reviews]
     test_indices = test_indices[:max_eval_reviews]
 
@@ -219,9 +239,15 @@ def load_lm_corpus(data_dir: str | os.PathLike | None = None, *, vocab_size: int
     train = train[:max_train_tokens]
     validation = encode_reviews(_read_texts(sources[EVAL_SPLIT], validation_indices), vocab)
     test = encode_reviews(_read_texts(sources[EVAL_SPLIT], test_indices), vocab)
-    return LMCorpus(vocab, train, validation, test, validation_indices, test_indices,
-                    {"train": len(train_order), "validation": len(validation_indices),
-                     "test": len(test_indices)})
+    return LMCorpus(
+        vocab,
+        train,
+        validation,
+        test,
+        validation_indices,
+        test_indices,
+        {"train": len(train_order), "validation": len(validation_indices), "test": len(test_indices)},
+    )
 
 
 def stream_stats(stream: np.ndarray) -> dict[str, float | int]:
@@ -234,14 +260,21 @@ def stream_stats(stream: np.ndarray) -> dict[str, float | int]:
     eos = int(np.count_nonzero(stream == EOS_ID))
     oov = int(np.count_nonzero(stream == OOV_ID))
     words = tokens - eos
-    return {"tokens": tokens, "words": words, "end_of_review": eos, "oov": oov,
-            "oov_rate": oov / words if words else 0.0}
+    return {
+        "tokens": tokens,
+        "words": words,
+        "end_of_review": eos,
+        "oov": oov,
+        "oov_rate": oov / words if words else 0.0,
+    }
 
 
 def corpus_stats(corpus: LMCorpus) -> dict[str, dict[str, float | int]]:
     """`stream_stats` of each split, with its number of reviews; e.g. `stats["train"]["oov_rate"]`."""
-    return {split: {"reviews": corpus.num_reviews[split], **stream_stats(corpus.stream(split))}
-            for split in SPLITS}
+    return {
+        split: {"reviews": corpus.num_reviews[split], **stream_stats(corpus.stream(split))}
+        for split in SPLITS
+    }
 
 
 def batchify(stream: np.ndarray, num_rows: int) -> np.ndarray:
@@ -265,9 +298,11 @@ def batchify(stream: np.ndarray, num_rows: int) -> np.ndarray:
         raise ConfigError(f"stream must be one-dimensional, got shape {stream.shape}")
     num_columns = stream.size // num_rows
     if num_columns < 2:
-        raise ConfigError(f"a stream of {stream.size} tokens is too short for {num_rows} rows "
-                          f"(each row needs at least 2 tokens)")
-    return stream[:num_rows * num_columns].reshape(num_rows, num_columns)  # [B * N] -> [B, N]
+        raise ConfigError(
+            f"a stream of {stream.size} tokens is too short for {num_rows} rows "
+            f"(each row needs at least 2 tokens)"
+        )
+    return stream[: num_rows * num_columns].reshape(num_rows, num_columns)  # [B * N] -> [B, N]
 
 
 def _check_window(window) -> None:
@@ -312,7 +347,8 @@ def get_window(rows: np.ndarray, i: int, window: int) -> tuple[np.ndarray, np.nd
     _check_window(window)
     num_columns = rows.shape[1]
     if isinstance(i, bool) or not isinstance(i, int | np.integer) or not 0 <= i < num_columns - 1:
-        raise ConfigError(f"window start i must lie in [0, {num_columns - 1}) for rows of {num_columns} "
-                          f"columns, got {i!r}")
+        raise ConfigError(
+            f"window start i must lie in [0, {num_columns - 1}) for rows of {num_columns} columns, got {i!r}"
+        )
     k = min(window, num_columns - 1 - i)
-    return rows[:, i:i + k], rows[:, i + 1:i + 1 + k]
+    return rows[:, i : i + k], rows[:, i + 1 : i + 1 + k]

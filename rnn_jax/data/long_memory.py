@@ -66,8 +66,10 @@ class TaskSpec:
     def check_gap(self, gap: Any) -> None:
         """Raises a ValueError if a concrete `gap` does not fit in [1, seq_len - 2]."""
         if is_concrete(gap) and not 1 <= int(gap) <= self.max_gap:
-            raise ValueError(f"gap must lie in [1, {self.max_gap}] (seq_len - 2) for seq_len "
-                             f"{self.seq_len}, got {int(gap)}")
+            raise ValueError(
+                f"gap must lie in [1, {self.max_gap}] (seq_len - 2) for seq_len "
+                f"{self.seq_len}, got {int(gap)}"
+            )
 
 
 class Batch(NamedTuple):
@@ -93,8 +95,9 @@ def make_batch(key: jax.Array, spec: TaskSpec, batch_size: int, gap: int | jax.A
     spec.check_gap(gap)
     key_answer, key_fill = jax.random.split(key)
     labels = jax.random.randint(key_answer, (batch_size,), 0, spec.num_answers, jnp.int32)
-    tokens = jax.random.randint(key_fill, (batch_size, spec.seq_len), 0,
-                                spec.num_answers + spec.num_fillers, jnp.int32)
+    tokens = jax.random.randint(
+        key_fill, (batch_size, spec.seq_len), 0, spec.num_answers + spec.num_fillers, jnp.int32
+    )
     answer_position = spec.seq_len - 1 - gap
     positions = jnp.arange(spec.seq_len)
     tokens = jnp.where(positions == answer_position - 1, spec.marker_token, tokens)

@@ -91,8 +91,10 @@ class Vocabulary:
         except (json.JSONDecodeError, KeyError, TypeError) as err:
             raise ValueError(f"{path} is not a vocabulary file (JSON with a 'words' list): {err}") from err
         if data.get("pad_id") != PAD_ID or data.get("oov_id") != OOV_ID:
-            raise ValueError(f"{path} uses pad/oov ids {data.get('pad_id')}/{data.get('oov_id')}, "
-                             f"expected {PAD_ID}/{OOV_ID}")
+            raise ValueError(
+                f"{path} uses pad/oov ids {data.get('pad_id')}/{data.get('oov_id')}, "
+                f"expected {PAD_ID}/{OOV_ID}"
+            )
         return cls(words)
 
 
@@ -103,8 +105,9 @@ def build_vocabulary(tokenized: Iterable[Sequence[str]], vocab_size: int) -> Voc
       ValueError: `vocab_size` < 1, or the texts hold no word at all.
     """
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, int | np.integer) or vocab_size < 1:
-        raise ValueError("vocab_size must be an int >= 1 (words besides padding and OOV), "
-                         f"got {vocab_size!r}")
+        raise ValueError(
+            f"vocab_size must be an int >= 1 (words besides padding and OOV), got {vocab_size!r}"
+        )
     counts = collections.Counter(itertools.chain.from_iterable(tokenized))
     if not counts:
         raise ValueError("cannot build a vocabulary: the training texts contain no words")
@@ -112,8 +115,9 @@ def build_vocabulary(tokenized: Iterable[Sequence[str]], vocab_size: int) -> Voc
     return Vocabulary([w for w, _ in ranked[:vocab_size]])
 
 
-def encode(tokenized: Sequence[Sequence[str]], vocab: Vocabulary, seq_len: int,
-           padding: str = "post") -> tuple[np.ndarray, np.ndarray]:
+def encode(
+    tokenized: Sequence[Sequence[str]], vocab: Vocabulary, seq_len: int, padding: str = "post"
+) -> tuple[np.ndarray, np.ndarray]:
     """Pads the last `seq_len` words of each text into one id matrix.
 
     Args:
@@ -131,8 +135,11 @@ def encode(tokenized: Sequence[Sequence[str]], vocab: Vocabulary, seq_len: int,
         raise ValueError(f"unknown padding {padding!r}; expected one of {', '.join(map(repr, PADDINGS))}")
     kept = [words[-seq_len:] for words in tokenized]
     lengths = np.fromiter(map(len, kept), np.int32, count=len(kept))
-    flat = np.fromiter(map(vocab._lookup.__getitem__, itertools.chain.from_iterable(kept)), np.int32,
-                       count=int(lengths.sum()))
+    flat = np.fromiter(
+        map(vocab._lookup.__getitem__, itertools.chain.from_iterable(kept)),
+        np.int32,
+        count=int(lengths.sum()),
+    )
     ids = np.zeros((len(kept), seq_len), np.int32)
     # Scatter the flat ids: element k of row n goes to column k (post) or T - length_n + k (pre).
     row_index = np.repeat(np.arange(len(kept)), lengths)

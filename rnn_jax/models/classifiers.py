@@ -36,8 +36,8 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax.core import cells
-from rnn_jax.data.tokenizer import NUM_SPECIAL_IDS, PADDINGS
 from rnn_jax.core.unroll import bidirectional, stacked_unroll, unroll
+from rnn_jax.data.tokenizer import NUM_SPECIAL_IDS, PADDINGS
 
 MODELS = ("logreg", "simple_rnn", "lstm", "gru", "birnn", "stacked")
 
@@ -51,7 +51,7 @@ _CELLS: dict[str, tuple[Callable, Callable]] = {
 class LogisticRegression(nn.Module):
     """The previous chapter's one-to-one baseline: embedding, flatten, logistic regression.
 
-        logits = w . flatten(embed(ids)) + c
+    logits = w . flatten(embed(ids)) + c
     """
 
     num_ids: int
@@ -102,8 +102,10 @@ class RecurrentClassifier(nn.Module):
         """The recurrence's parameters, laid out as in the module docstring."""
         if self.bidirectional:
             key_forward, key_backward = jax.random.split(key)
-            return {"forward": self._init_cell(key_forward, self.embedding_size),
-                    "backward": self._init_cell(key_backward, self.embedding_size)}
+            return {
+                "forward": self._init_cell(key_forward, self.embedding_size),
+                "backward": self._init_cell(key_backward, self.embedding_size),
+            }
         if self.num_layers > 1:
             keys = jax.random.split(key, self.num_layers)
             sizes = [self.embedding_size] + [self.hidden_size] * (self.num_layers - 1)
@@ -157,14 +159,21 @@ def build_model(config: Any) -> nn.Module:
     for field in ("vocab_size", "seq_len", "embedding_size", "hidden_size"):
         _check_positive(field, getattr(config, field))
     if config.padding not in PADDINGS:
-        raise ValueError(f"unknown padding {config.padding!r}; "
-                         f"expected one of {', '.join(map(repr, PADDINGS))}")
+        raise ValueError(
+            f"unknown padding {config.padding!r}; expected one of {', '.join(map(repr, PADDINGS))}"
+        )
     if not 0.0 <= config.embedding_dropout < 1.0:
         raise ValueError(f"embedding_dropout must lie in [0, 1), got {config.embedding_dropout}")
     num_ids = config.vocab_size + NUM_SPECIAL_IDS
-    common = functools.partial(RecurrentClassifier, num_ids, config.embedding_size, config.hidden_size,
-                               padding=config.padding, embedding_dropout=config.embedding_dropout,
-                               scan_unroll=getattr(config, "scan_unroll", 1))
+    common = functools.partial(
+        RecurrentClassifier,
+        num_ids,
+        config.embedding_size,
+        config.hidden_size,
+        padding=config.padding,
+        embedding_dropout=config.embedding_dropout,
+        scan_unroll=getattr(config, "scan_unroll", 1),
+    )
     if name == "logreg":
         return LogisticRegression(num_ids, config.embedding_size, config.embedding_dropout)
     if name == "birnn":

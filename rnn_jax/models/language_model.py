@@ -34,6 +34,7 @@ start uniform in [-0.1, 0.1] with a zero output bias, as in PyTorch's example.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -58,6 +59,7 @@ Carry = tuple[Any, ...]
 def _uniform(scale: float) -> Callable:
     def init(key, shape, dtype=jnp.float32):
         return jax.random.uniform(key, shape, dtype, -scale, scale)
+
     return init
 
 
@@ -81,6 +83,9 @@ class LanguageModel(nn.Module):
       dropout: rate on the word vectors and on every layer's outputs while training.
       scan_unroll: steps `lax.scan` unrolls per iteration (speed only); None = the core's default.
       strategy: `rnn_jax.unroll`'s strategy ("auto": the fused backward pass for the Simple RNN).
+      recurrent_scale: spectral radius of each layer's recurrent half A_h at initialisation (the
+        core's orthogonal init times this); below 1 the state forgets, at 1 and above it can turn
+        chaotic under Adam (measured in README/docs: the language model pages).
     """
 
     num_ids: int
@@ -92,6 +97,7 @@ class LanguageModel(nn.Module):
     dropout: float = 0.0
     scan_unroll: int | None = None
     strategy: str = "auto"
+    recurrent_scale: float = 1.0
 
     def __post_init__(self):
         for name in ("num_ids", "embedding_size", "hidden_size", "num_layers"):
@@ -99,14 +105,17 @@ class LanguageModel(nn.Module):
         if self.cell not in CELLS:
             raise ConfigError(f"unknown cell {self.cell!r}; expected one of {', '.join(map(repr, CELLS))}")
         if self.tie_embeddings and self.hidden_size != self.embedding_size:
-            raise ConfigError("tie_embeddings needs hidden_size == embedding_size (the output layer is the "
-                              f"embedding table), got hidden_size={self.hidden_size}, "
-                              f"embedding_size={self.embedding_size}")
+            raise ConfigError(
+                "tie_embeddings needs hidden_size == embedding_size (the output layer is the "
+                f"embedding table), got hidden_size={self.hidden_size}, "
+                f"embedding_size={self.embedding_size}"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must lie in [0, 1), got {self.dropout}")
         if self.strategy not in STRATEGIES:
-            raise ConfigError(f"unknown strategy {self.strategy!r}; expected one of "
-                              f"{', '.join(map(repr, STRATEGIES))}")
+            raise ConfigError(
+                f"unknown strategy {self.strategy!r}; expected one of {', '.join(map(repr, STRATEGIES))}"
+            )
         super().__post_init__()
 
     def setup(self):
@@ -115,12 +124,13 @@ class LanguageModel(nn.Module):
         if self.tie_embeddings:
             self.output_bias = self.param("output_bias", nn.initializers.zeros, (self.num_ids,))
         else:
-            self.output = nn.Dense(self.num_ids, kernel_init=_uniform(INIT_RANGE),
-                                   bias_init=nn.initializers.zeros)
+            self.output = nn.Dense(
+                self.num_ids, kernel_init=_uniform(INIT_RANGE), bias_init=nn.initializers.zeros
+            )
         self.drop = nn.Dropout(self.dropout)
 
     def _init_rnn(self, key: jax.Array) -> dict[str, Any]:
-        init = CELLS[self.cell][0]
+        init = functools.partial(CELLS[self.cell][0], recurrent_scale=self.recurrent_scale)
         if self.num_layers == 1:
             return init(key, self.embedding_size, self.hidden_size)
         keys = jax.random.split(key, self.num_layers)

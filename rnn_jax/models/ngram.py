@@ -52,13 +52,16 @@ def _check_int(name: str, value, minimum: int) -> int:
 def _check_stream(stream, num_ids: int, minimum: int, what: str = "stream") -> np.ndarray:
     stream = np.asarray(stream)
     if stream.ndim != 1 or not (np.issubdtype(stream.dtype, np.integer) or stream.size == 0):
-        raise ConfigError(f"{what} must be a 1-D array of integer ids, got shape {stream.shape} "
-                          f"and dtype {stream.dtype}")
+        raise ConfigError(
+            f"{what} must be a 1-D array of integer ids, got shape {stream.shape} and dtype {stream.dtype}"
+        )
     if stream.size < minimum:
         raise ConfigError(f"{what} needs at least {minimum} tokens, got {stream.size}")
     if stream.size and (stream.min() < 0 or stream.max() >= num_ids):
-        raise ConfigError(f"{what} ids must lie in [0, {num_ids}) (num_ids), got values from "
-                          f"{stream.min()} to {stream.max()}")
+        raise ConfigError(
+            f"{what} ids must lie in [0, {num_ids}) (num_ids), got values from "
+            f"{stream.min()} to {stream.max()}"
+        )
     return stream.astype(np.int64)
 
 
@@ -104,7 +107,7 @@ def _context(context: Sequence[int] | np.ndarray, num_ids: int, length: int) -> 
     context = np.asarray(context, np.int64).reshape(-1)
     if context.size and (context.min() < 0 or context.max() >= num_ids):
         raise ConfigError(f"context ids must lie in [0, {num_ids}) (num_ids), got {context.tolist()}")
-    kept = context[max(context.size - length, 0):]
+    kept = context[max(context.size - length, 0) :]
     return np.concatenate([np.full(length - kept.size, -1, np.int64), kept])[None]
 
 
@@ -125,8 +128,9 @@ class _Model:
         """P(w | context) for every id w: [V] float64, summing to 1 (only the last n - 1 ids count)."""
         self._check_fitted()
         words = np.arange(self.num_ids)
-        histories = np.broadcast_to(_context(context, self.num_ids, self.order - 1),
-                                    (self.num_ids, self.order - 1))
+        histories = np.broadcast_to(
+            _context(context, self.num_ids, self.order - 1), (self.num_ids, self.order - 1)
+        )
         return self._probs(histories, words)
 
     def log_prob(self, context: Sequence[int] | np.ndarray, word: int) -> float:
@@ -145,7 +149,7 @@ class _Model:
         for start in range(1, stream.size, _CHUNK):
             positions = np.arange(start, min(start + _CHUNK, stream.size))
             histories = _histories(stream, positions, self.order - 1)
-            out[start - 1:positions[-1]] = np.log(self._probs(histories, stream[positions]))
+            out[start - 1 : positions[-1]] = np.log(self._probs(histories, stream[positions]))
         return out
 
     def perplexity(self, stream: np.ndarray) -> float:
@@ -194,13 +198,20 @@ class KneserNeyModel(_Model):
         them instead of estimating them.
     """
 
-    def __init__(self, num_ids: int, order: int = 3, *, discount: str = "modified",
-                 discounts: Sequence[float | Sequence[float]] | None = None):
+    def __init__(
+        self,
+        num_ids: int,
+        order: int = 3,
+        *,
+        discount: str = "modified",
+        discounts: Sequence[float | Sequence[float]] | None = None,
+    ):
         self.num_ids = _check_int("num_ids", num_ids, 1)
         self.order = _check_int("order", order, 2)
         if discount not in DISCOUNTS:
-            raise ConfigError(f"unknown discount {discount!r}; expected one of "
-                              f"{', '.join(map(repr, DISCOUNTS))}")
+            raise ConfigError(
+                f"unknown discount {discount!r}; expected one of {', '.join(map(repr, DISCOUNTS))}"
+            )
         self.discount = discount
         self._fixed = None
         if discounts is not None:
@@ -209,8 +220,9 @@ class KneserNeyModel(_Model):
             fixed = np.asarray([np.broadcast_to(np.asarray(d, np.float64), (3,)) for d in discounts])
             bounds = np.arange(1, 4)
             if np.any(fixed <= 0) or np.any(fixed > bounds):
-                raise ConfigError("discounts must lie in (0, r] for the count r = 1, 2, 3+, "
-                                  f"got {fixed.tolist()}")
+                raise ConfigError(
+                    f"discounts must lie in (0, r] for the count r = 1, 2, 3+, got {fixed.tolist()}"
+                )
             self._fixed = fixed
         self.fitted = False
 
@@ -225,9 +237,10 @@ class KneserNeyModel(_Model):
         uniq, counts, previous_inverse = [], [], None
         for k in range(1, n + 1):
             # the k-gram ending at t (t = k-1 .. N-1): rank of its first k-1 words * V + w_t
-            keys = stream if k == 1 else previous_inverse[:-1] * V + stream[k - 1:]
-            u, first, inverse, raw = np.unique(keys, return_index=True, return_inverse=True,
-                                               return_counts=True)
+            keys = stream if k == 1 else previous_inverse[:-1] * V + stream[k - 1 :]
+            u, first, inverse, raw = np.unique(
+                keys, return_index=True, return_inverse=True, return_counts=True
+            )
             if k > 1:
                 # continuation counts of order k-1: distinct k-grams ending in each (k-1)-gram. The
                 # suffix of the k-gram ending at t is the (k-1)-gram ending at t.
@@ -241,8 +254,11 @@ class KneserNeyModel(_Model):
         self.discounts = np.empty((n, 3))
         for k in range(1, n + 1):
             c = counts[k - 1].astype(np.int64)
-            d = (self._fixed[k - 1] if self._fixed is not None
-                 else discounts_from_counts(c[c > 0], self.discount))
+            d = (
+                self._fixed[k - 1]
+                if self._fixed is not None
+                else discounts_from_counts(c[c > 0], self.discount)
+            )
             self.discounts[k - 1] = d
             per_key = np.where(c > 0, d[np.minimum(c, 3) - 1], 0.0)  # D(c), 0 for c = 0
             prefix = uniq[k - 1] // V  # rank of the first k-1 words (0 for the unigram level)
@@ -269,7 +285,7 @@ class KneserNeyModel(_Model):
         rank = _rank(self._uniq[0], words)
         p = (np.where(rank >= 0, self._counts[0][rank], 0.0) + self._backoff[0][0] / V) / self._totals[0][0]
         for k in range(2, n + 1):
-            context = histories[:, n - k:]  # the last k-1 ids
+            context = histories[:, n - k :]  # the last k-1 ids
             ctx = np.where(np.all(context >= 0, axis=1), self._context_rank(np.maximum(context, 0)), -1)
             safe = np.maximum(ctx, 0)
             total = np.where(ctx >= 0, self._totals[k - 1][safe], 0.0)

@@ -51,48 +51,86 @@ class BenchmarkConfig:
     """Timing rnn_jax.unroll against Python loops, flax.linen.RNN and torch.nn.RNN."""
 
     out: str = dataclasses.field(default="results/benchmark", metadata={"help": "output folder"})
-    configs: str = dataclasses.field(default="lecture,medium,large", metadata={
-        "help": "named shapes to run, comma-separated: lecture (32,500,32,32), medium (64,200,128,256), "
-                "large (128,100,512,1024); empty for none"})
-    config: str | None = dataclasses.field(default=None, metadata={
-        "help": "one more shape B,T,F,H (batch, time steps, input size, hidden size)"})
-    gated_configs: str = dataclasses.field(default="lecture,medium", metadata={
-        "help": "shapes on which the LSTM and GRU peers run too (empty for none)"})
-    unroll_factors: str = dataclasses.field(default="1,2,4", metadata={
-        "help": "lax.scan unroll factors: every strategy runs with the first; 'step' and the auto "
-                "strategy with all of them"})
-    unroll_factor_configs: str = dataclasses.field(default="lecture,medium,user,smoke", metadata={
-        "help": "shapes on which the unroll factors beyond the first run (the large one is slow)"})
+    configs: str = dataclasses.field(
+        default="lecture,medium,large",
+        metadata={
+            "help": "named shapes to run, comma-separated: lecture (32,500,32,32), medium (64,200,128,256), "
+            "large (128,100,512,1024); empty for none"
+        },
+    )
+    config: str | None = dataclasses.field(
+        default=None, metadata={"help": "one more shape B,T,F,H (batch, time steps, input size, hidden size)"}
+    )
+    gated_configs: str = dataclasses.field(
+        default="lecture,medium",
+        metadata={"help": "shapes on which the LSTM and GRU peers run too (empty for none)"},
+    )
+    unroll_factors: str = dataclasses.field(
+        default="1,2,4",
+        metadata={
+            "help": "lax.scan unroll factors: every strategy runs with the first; 'step' and the auto "
+            "strategy with all of them"
+        },
+    )
+    unroll_factor_configs: str = dataclasses.field(
+        default="lecture,medium,user,smoke",
+        metadata={"help": "shapes on which the unroll factors beyond the first run (the large one is slow)"},
+    )
     repeats: int = dataclasses.field(default=10, metadata={"help": "timed rounds per shape (median)"})
     warmup: int = dataclasses.field(default=2, metadata={"help": "untimed rounds after compilation"})
-    max_seconds_per_shape: float = dataclasses.field(default=240.0, metadata={
-        "help": "stop a shape's rounds early (keeping at least 3) once this much time is spent"})
-    python_loop_len: int = dataclasses.field(default=20, metadata={
-        "help": "T for the Python-loop variants (eager, jitted step), which are slow; the lecture "
-                "shape's B, F, H, and scan on the same T for comparison"})
-    compile_lengths: str = dataclasses.field(default="100,500,2000,10000", metadata={
-        "help": "T values of the compile-time sweep (lecture B, F, H; jit of fwd+bwd)"})
-    python_unrolled_max_len: int = dataclasses.field(default=500, metadata={
-        "help": "largest T for which the Python-unrolled jit is compiled (its compile time grows "
-                "with T; larger T are skipped and reported as such)"})
-    torch_threads: int = dataclasses.field(default=0, metadata={
-        "help": "torch.set_num_threads; 0 = os.cpu_count(), the threads XLA's CPU backend uses"})
-    compile_repeats: int = dataclasses.field(default=3, metadata={
-        "help": "compilations per T for lax.scan (median)"})
+    max_seconds_per_shape: float = dataclasses.field(
+        default=240.0,
+        metadata={"help": "stop a shape's rounds early (keeping at least 3) once this much time is spent"},
+    )
+    python_loop_len: int = dataclasses.field(
+        default=20,
+        metadata={
+            "help": "T for the Python-loop variants (eager, jitted step), which are slow; the lecture "
+            "shape's B, F, H, and scan on the same T for comparison"
+        },
+    )
+    compile_lengths: str = dataclasses.field(
+        default="100,500,2000,10000",
+        metadata={"help": "T values of the compile-time sweep (lecture B, F, H; jit of fwd+bwd)"},
+    )
+    python_unrolled_max_len: int = dataclasses.field(
+        default=500,
+        metadata={
+            "help": "largest T for which the Python-unrolled jit is compiled (its compile time grows "
+            "with T; larger T are skipped and reported as such)"
+        },
+    )
+    torch_threads: int = dataclasses.field(
+        default=0,
+        metadata={"help": "torch.set_num_threads; 0 = os.cpu_count(), the threads XLA's CPU backend uses"},
+    )
+    compile_repeats: int = dataclasses.field(
+        default=3, metadata={"help": "compilations per T for lax.scan (median)"}
+    )
     peak_size: int = dataclasses.field(default=2048, metadata={"help": "N of the N^3 matmul peak"})
     seed: int = dataclasses.field(default=0, metadata={"help": "PRNG seed of parameters and inputs"})
-    smoke: bool = dataclasses.field(default=False, metadata={
-        "help": "seconds-long check: tiny shape, 2 rounds, short compile sweep (for tests)"})
+    smoke: bool = dataclasses.field(
+        default=False,
+        metadata={"help": "seconds-long check: tiny shape, 2 rounds, short compile sweep (for tests)"},
+    )
 
 
-SMOKE = {"configs": "", "gated_configs": "", "repeats": 2, "warmup": 1, "unroll_factors": "1",
-         "compile_repeats": 1, "python_loop_len": 4, "compile_lengths": "10,20",
-         "python_unrolled_max_len": 10,
-         "peak_size": 256}
+SMOKE = {
+    "configs": "",
+    "gated_configs": "",
+    "repeats": 2,
+    "warmup": 1,
+    "unroll_factors": "1",
+    "compile_repeats": 1,
+    "python_loop_len": 4,
+    "compile_lengths": "10,20",
+    "python_unrolled_max_len": 10,
+    "peak_size": 256,
+}
 
 
 def parse_shape(text: str) -> tuple[int, int, int, int]:
-    """"B,T,F,H" -> (B, T, F, H)."""
+    """ "B,T,F,H" -> (B, T, F, H)."""
     try:
         shape = tuple(int(v) for v in text.split(","))
     except ValueError:
@@ -111,6 +149,7 @@ def _names(text: str) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- timing
+
 
 def _block(out: Any) -> None:
     if _torch_module() is not None and _torch_module().cuda.is_available():
@@ -150,6 +189,7 @@ def _torch_module():
 
 # ----------------------------------------------------------------------------- peers
 
+
 def _jax_variant(name, peer, cell, apply, params, xs, note="", jit=True) -> Variant:
     """apply(params, xs) -> hs; fwd+bwd is the gradient of sum(hs) w.r.t. params."""
     grad = jax.grad(lambda p, x: jnp.sum(apply(p, x)))
@@ -169,28 +209,38 @@ def _rnn_jax_variants(cell, key, xs, hidden, factors: list[int]) -> list[Variant
     params = INITS[cell](key, xs.shape[-1], hidden)
     step_fn = STEP_FNS[cell]
     auto = _resolve_strategy("auto", step_fn)
-    run = lambda strategy, factor: lambda p, x: rnn_jax.state_output(  # noqa: E731
-        rnn_jax.unroll(step_fn, p, x, strategy=strategy, unroll=factor)[1])
+    run = lambda strategy, factor: (
+        lambda p, x: rnn_jax.state_output(  # noqa: E731
+            rnn_jax.unroll(step_fn, p, x, strategy=strategy, unroll=factor)[1]
+        )
+    )
     # First the defaults (strategy="auto", unroll=None: what a user gets); "auto" stands for the
     # strategy it resolves to, which is not run twice.
     default_factor = default_scan_unroll()
     plan = [("auto", None)]
     if cell == "simple":
         plan += [(s, factors[0]) for s in RNN_JAX_STRATEGIES if s != auto]
-    plan += [(s, f) for s in dict.fromkeys(("auto", "step")) for f in factors[1:]
-             if not (s == "auto" and f == default_factor)]
+    plan += [
+        (s, f)
+        for s in dict.fromkeys(("auto", "step"))
+        for f in factors[1:]
+        if not (s == "auto" and f == default_factor)
+    ]
     variants = []
     for strategy, factor in plan:
-        name = (f"rnn_jax auto = {auto}, unroll={default_factor} (default)" if factor is None
-                else f"rnn_jax {strategy}" + (f" = {auto}" if strategy == "auto" else "")
-                + f", unroll={factor}")
+        name = (
+            f"rnn_jax auto = {auto}, unroll={default_factor} (default)"
+            if factor is None
+            else f"rnn_jax {strategy}" + (f" = {auto}" if strategy == "auto" else "") + f", unroll={factor}"
+        )
         variants.append(_jax_variant(name, "rnn_jax", cell, run(strategy, factor), params, xs))
     if cell == "simple":  # the custom rules with the other choice of input-projection hoisting
         hoist = not fused.default_hoist_input()
         h0 = jnp.zeros((xs.shape[0], hidden), xs.dtype)
         for rule in fused.RULES:
             apply = lambda p, x, rule=rule: fused.simple_rnn_unroll(  # noqa: E731
-                p, x, h0, rule=rule, unroll=factors[0], hoist_input=hoist)[1]
+                p, x, h0, rule=rule, unroll=factors[0], hoist_input=hoist
+            )[1]
             name = f"rnn_jax custom_{rule}, input projection {'hoisted' if hoist else 'per step'}"
             variants.append(_jax_variant(name, "rnn_jax", cell, apply, params, xs))
     return variants
@@ -198,6 +248,7 @@ def _rnn_jax_variants(cell, key, xs, hidden, factors: list[int]) -> list[Variant
 
 def _flax_variant(cell, key, xs, hidden) -> Variant:
     import flax.linen as nn
+
     module = {"simple": nn.SimpleCell, "lstm": nn.OptimizedLSTMCell, "gru": nn.GRUCell}[cell]
     model = nn.RNN(module(hidden))
     params = model.init(key, xs)
@@ -223,8 +274,13 @@ def _torch_variant(cell, xs, hidden, device) -> Variant | None:
         rnn(x)[0].sum().backward()
         return [p.grad for p in rnn.parameters()]
 
-    variant = Variant(f"torch.nn.{module.__name__} ({device}, {torch.get_num_threads()} threads)",
-                      "torch", cell, fwd, fwd_bwd)
+    variant = Variant(
+        f"torch.nn.{module.__name__} ({device}, {torch.get_num_threads()} threads)",
+        "torch",
+        cell,
+        fwd,
+        fwd_bwd,
+    )
     start = time.perf_counter()
     _block((fwd(), fwd_bwd()))
     variant.compile_s = time.perf_counter() - start
@@ -245,14 +301,23 @@ def _python_loop_variants(key, shape) -> list[Variant]:
                 h = step(p, h, x[:, t])
                 hs.append(h)
             return jnp.stack(hs, axis=1)
+
         return apply
 
     scan = lambda p, x: rnn_jax.unroll(rnn_jax.simple_rnn_step, p, x)[1]  # noqa: E731
     return [
-        _jax_variant("Python loop, eager (no jit)", "python", "simple", loop(rnn_jax.simple_rnn_step),
-                     params, xs, jit=False),
-        _jax_variant("Python loop over a jitted step", "python", "simple", loop(step_jit), params, xs,
-                     jit=False),
+        _jax_variant(
+            "Python loop, eager (no jit)",
+            "python",
+            "simple",
+            loop(rnn_jax.simple_rnn_step),
+            params,
+            xs,
+            jit=False,
+        ),
+        _jax_variant(
+            "Python loop over a jitted step", "python", "simple", loop(step_jit), params, xs, jit=False
+        ),
         _jax_variant("rnn_jax auto (lax.scan, jitted)", "rnn_jax", "simple", scan, params, xs),
     ]
 
@@ -262,11 +327,18 @@ def _peak_variant(size: int, key) -> Variant:
     b = jax.random.normal(jax.random.fold_in(key, 1), (size, size))
     matmul = jax.jit(jnp.matmul)
     _block(matmul(a, b))
-    return Variant(f"jitted {size}^3 matmul", "peak", "-", lambda: matmul(a, b), lambda: matmul(a, b),
-                   flops=2.0 * size**3)
+    return Variant(
+        f"jitted {size}^3 matmul",
+        "peak",
+        "-",
+        lambda: matmul(a, b),
+        lambda: matmul(a, b),
+        flops=2.0 * size**3,
+    )
 
 
 # ----------------------------------------------------------------------------- rounds
+
 
 def _run_rounds(variants: list[Variant], config: BenchmarkConfig, bar) -> None:
     """Interleaved rounds: every variant's fwd then fwd+bwd, variant after variant, per round.
@@ -300,26 +372,39 @@ def _rows(shape_name, shape, variants: list[Variant], peak: Variant) -> list[dic
     for v in variants:
         fwd, fwd_bwd = statistics.median(v.times["fwd"]), statistics.median(v.times["fwd_bwd"])
         flops = _flops(shape, v.cell)
-        row = {"shape": shape_name, "B,T,F,H": list(shape), "cell": v.cell, "variant": v.name,
-               "peer": v.peer, "rounds": len(v.times["fwd"]), "compile_s": round(v.compile_s, 3),
-               "fwd_ms": fwd * 1e3, "fwd_bwd_ms": fwd_bwd * 1e3,
-               "fwd_min_ms": min(v.times["fwd"]) * 1e3, "fwd_bwd_min_ms": min(v.times["fwd_bwd"]) * 1e3,
-               "tokens_per_s_fwd": shape[0] * shape[1] / fwd,
-               "tokens_per_s_fwd_bwd": shape[0] * shape[1] / fwd_bwd,
-               "gflops_fwd": flops / fwd / 1e9, "gflops_fwd_bwd": 3 * flops / fwd_bwd / 1e9,
-               "peak_gflops": peak_gflops}
+        row = {
+            "shape": shape_name,
+            "B,T,F,H": list(shape),
+            "cell": v.cell,
+            "variant": v.name,
+            "peer": v.peer,
+            "rounds": len(v.times["fwd"]),
+            "compile_s": round(v.compile_s, 3),
+            "fwd_ms": fwd * 1e3,
+            "fwd_bwd_ms": fwd_bwd * 1e3,
+            "fwd_min_ms": min(v.times["fwd"]) * 1e3,
+            "fwd_bwd_min_ms": min(v.times["fwd_bwd"]) * 1e3,
+            "tokens_per_s_fwd": shape[0] * shape[1] / fwd,
+            "tokens_per_s_fwd_bwd": shape[0] * shape[1] / fwd_bwd,
+            "gflops_fwd": flops / fwd / 1e9,
+            "gflops_fwd_bwd": 3 * flops / fwd_bwd / 1e9,
+            "peak_gflops": peak_gflops,
+        }
         row["peak_fraction_fwd"] = row["gflops_fwd"] / peak_gflops
         row["peak_fraction_fwd_bwd"] = row["gflops_fwd_bwd"] / peak_gflops
         rows.append(row)
     for row in rows:  # speed-up of each variant over each peer of its cell: > 1 means faster
         for other in rows:
             if other["cell"] == row["cell"] and other["peer"] in ("flax", "torch"):
-                row[f"speedup_vs_{other['peer']}"] = [other["fwd_ms"] / row["fwd_ms"],
-                                                      other["fwd_bwd_ms"] / row["fwd_bwd_ms"]]
+                row[f"speedup_vs_{other['peer']}"] = [
+                    other["fwd_ms"] / row["fwd_ms"],
+                    other["fwd_bwd_ms"] / row["fwd_bwd_ms"],
+                ]
     return rows
 
 
 # ----------------------------------------------------------------------------- compile time
+
 
 def _compile_seconds(fn, *args) -> float:
     start = time.perf_counter()
@@ -349,7 +434,8 @@ def _compile_sweep(config: BenchmarkConfig, key, bar) -> list[dict]:
         row = {"T": seq_len}
         for strategy in ("auto", "step"):
             row[f"scan_{strategy}_s"] = statistics.median(
-                _compile_seconds(jax.grad(scan(strategy)), params, xs) for _ in range(config.compile_repeats))
+                _compile_seconds(jax.grad(scan(strategy)), params, xs) for _ in range(config.compile_repeats)
+            )
         if seq_len <= config.python_unrolled_max_len:
             row["python_unrolled_s"] = _compile_seconds(jax.grad(python_unrolled), params, xs)
         else:
@@ -361,6 +447,7 @@ def _compile_sweep(config: BenchmarkConfig, key, bar) -> list[dict]:
 
 # ----------------------------------------------------------------------------- reports
 
+
 def _machine(config: BenchmarkConfig) -> dict:
     model = platform.processor()
     try:
@@ -371,16 +458,23 @@ def _machine(config: BenchmarkConfig) -> dict:
     except OSError:
         pass
     torch = _torch_module()
-    return {"cpu": model, "cpu_count": os.cpu_count(), "jax": jax.__version__,
-            "jax_devices": [str(d) for d in jax.devices()], "jax_backend": jax.default_backend(),
-            "jax_device_kind": jax.devices()[0].device_kind,
-            "jax_default_matmul_precision": jax.config.jax_default_matmul_precision,
-            "torch_cuda_device": (torch.cuda.get_device_name(0)
-                                  if torch is not None and torch.cuda.is_available() else None),
-            "torch_cudnn_allow_tf32": None if torch is None else torch.backends.cudnn.allow_tf32,
-            "python": sys.version.split()[0], "torch": None if torch is None else torch.__version__,
-            "torch_threads": None if torch is None else torch.get_num_threads(),
-            "loadavg": {"start": os.getloadavg()}}
+    return {
+        "cpu": model,
+        "cpu_count": os.cpu_count(),
+        "jax": jax.__version__,
+        "jax_devices": [str(d) for d in jax.devices()],
+        "jax_backend": jax.default_backend(),
+        "jax_device_kind": jax.devices()[0].device_kind,
+        "jax_default_matmul_precision": jax.config.jax_default_matmul_precision,
+        "torch_cuda_device": (
+            torch.cuda.get_device_name(0) if torch is not None and torch.cuda.is_available() else None
+        ),
+        "torch_cudnn_allow_tf32": None if torch is None else torch.backends.cudnn.allow_tf32,
+        "python": sys.version.split()[0],
+        "torch": None if torch is None else torch.__version__,
+        "torch_threads": None if torch is None else torch.get_num_threads(),
+        "loadavg": {"start": os.getloadavg()},
+    }
 
 
 def _fmt(value, digits=3):
@@ -391,23 +485,46 @@ def _fmt(value, digits=3):
 
 def _targets(rows: list[dict], compile_rows: list[dict]) -> list[dict]:
     """The issue's targets, from this run's figures (speed-ups > 1 mean rnn_jax is faster)."""
+
     def auto(shape, cell="simple"):
-        return next((r for r in rows if r["shape"] == shape and r["cell"] == cell
-                     and r["variant"].startswith("rnn_jax auto")), None)  # the first: default unroll
+        return next(
+            (
+                r
+                for r in rows
+                if r["shape"] == shape and r["cell"] == cell and r["variant"].startswith("rnn_jax auto")
+            ),
+            None,
+        )  # the first: default unroll
+
     targets = []
     medium, lecture, large = auto("medium"), auto("lecture"), auto("large")
     if medium and "speedup_vs_flax" in medium:
         value = medium["speedup_vs_flax"][1]
-        targets.append({"target": "medium fwd+bwd >= 1.25x faster than flax", "value": f"{value:.2f}x",
-                        "met": value >= 1.25})
+        targets.append(
+            {
+                "target": "medium fwd+bwd >= 1.25x faster than flax",
+                "value": f"{value:.2f}x",
+                "met": value >= 1.25,
+            }
+        )
     if lecture and "speedup_vs_torch" in lecture:
         value = lecture["speedup_vs_torch"][1]
-        targets.append({"target": "lecture fwd+bwd >= 3x faster than torch", "value": f"{value:.2f}x",
-                        "met": value >= 3.0})
+        targets.append(
+            {
+                "target": "lecture fwd+bwd >= 3x faster than torch",
+                "value": f"{value:.2f}x",
+                "met": value >= 3.0,
+            }
+        )
     if large:
         value = large["peak_fraction_fwd_bwd"]
-        targets.append({"target": "large fwd+bwd >= 85 % of the matmul peak", "value": f"{100 * value:.0f} %",
-                        "met": value >= 0.85})
+        targets.append(
+            {
+                "target": "large fwd+bwd >= 85 % of the matmul peak",
+                "value": f"{100 * value:.0f} %",
+                "met": value >= 0.85,
+            }
+        )
     slowest = []
     for row in rows:
         if row is auto(row["shape"]):
@@ -416,53 +533,87 @@ def _targets(rows: list[dict], compile_rows: list[dict]) -> list[dict]:
                     slowest.append((ratio, f"{row['shape']} {label} vs {peer}"))
     if slowest:
         ratio, where = min(slowest)
-        targets.append({"target": "Simple RNN: no shape slower than any peer (fwd and fwd+bwd)",
-                        "value": f"worst {ratio:.2f}x ({where})", "met": ratio >= 1.0})
+        targets.append(
+            {
+                "target": "Simple RNN: no shape slower than any peer (fwd and fwd+bwd)",
+                "value": f"worst {ratio:.2f}x ({where})",
+                "met": ratio >= 1.0,
+            }
+        )
     first, last = (compile_rows[0], compile_rows[-1]) if compile_rows else (None, None)
     if first and last and first is not last:
         value = last["scan_auto_s"] / first["scan_auto_s"]
-        targets.append({"target": f"compile at T={last['T']} within 1.5x of T={first['T']} (scan, auto)",
-                        "value": f"{value:.2f}x", "met": value <= 1.5})
+        targets.append(
+            {
+                "target": f"compile at T={last['T']} within 1.5x of T={first['T']} (scan, auto)",
+                "value": f"{value:.2f}x",
+                "met": value <= 1.5,
+            }
+        )
     return targets
 
 
 def _markdown(results: dict) -> str:
     machine = results["machine"]
-    lines = ["# Unroll benchmark", "",
-             f"Command: `{results['command']}`", "",
-             f"Machine: {machine['cpu']}, {machine['cpu_count']} CPUs, backend {machine['jax_backend']} "
-             f"({machine.get('jax_device_kind', '?')}), "
-             f"jax {machine['jax']}, torch {machine['torch']} ({machine['torch_threads']} threads); "
-             f"load average {machine['loadavg']['start'][0]:.2f} at start, "
-             f"{machine['loadavg']['end'][0]:.2f} at end.", "",
-             "Medians of interleaved rounds (float32). Speed-up = peer time / this time (> 1: faster); "
-             "fwd / fwd+bwd. GFLOP/s and % of peak for fwd+bwd (3x the forward's 2·B·T·G·H·(H+F)); "
-             f"the peak is a jitted {results['config']['peak_size']}^3 matmul timed in the same rounds.", "",
-             "| config | cell | variant | fwd ms | fwd+bwd ms | tokens/s (fwd+bwd) | GFLOP/s | % peak "
-             "| vs flax | vs torch |",
-             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "# Unroll benchmark",
+        "",
+        f"Command: `{results['command']}`",
+        "",
+        f"Machine: {machine['cpu']}, {machine['cpu_count']} CPUs, backend {machine['jax_backend']} "
+        f"({machine.get('jax_device_kind', '?')}), "
+        f"jax {machine['jax']}, torch {machine['torch']} ({machine['torch_threads']} threads); "
+        f"load average {machine['loadavg']['start'][0]:.2f} at start, "
+        f"{machine['loadavg']['end'][0]:.2f} at end.",
+        "",
+        "Medians of interleaved rounds (float32). Speed-up = peer time / this time (> 1: faster); "
+        "fwd / fwd+bwd. GFLOP/s and % of peak for fwd+bwd (3x the forward's 2·B·T·G·H·(H+F)); "
+        f"the peak is a jitted {results['config']['peak_size']}^3 matmul timed in the same rounds.",
+        "",
+        "| config | cell | variant | fwd ms | fwd+bwd ms | tokens/s (fwd+bwd) | GFLOP/s | % peak "
+        "| vs flax | vs torch |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for r in results["rows"]:
         shape = ",".join(map(str, r["B,T,F,H"]))
-        vs = lambda peer, r=r: ("-" if f"speedup_vs_{peer}" not in r  # noqa: E731
-                                else " / ".join(f"{x:.2f}x" for x in r[f"speedup_vs_{peer}"]))
-        lines.append(f"| {r['shape']} ({shape}) | {r['cell']} | {r['variant']} | {_fmt(r['fwd_ms'])} | "
-                     f"{_fmt(r['fwd_bwd_ms'])} | {_fmt(r['tokens_per_s_fwd_bwd'])} | "
-                     f"{_fmt(r['gflops_fwd_bwd'])} | "
-                     f"{100 * r['peak_fraction_fwd_bwd']:.0f} % | {vs('flax')} | {vs('torch')} |")
+        vs = lambda peer, r=r: (
+            "-"
+            if f"speedup_vs_{peer}" not in r  # noqa: E731
+            else " / ".join(f"{x:.2f}x" for x in r[f"speedup_vs_{peer}"])
+        )
+        lines.append(
+            f"| {r['shape']} ({shape}) | {r['cell']} | {r['variant']} | {_fmt(r['fwd_ms'])} | "
+            f"{_fmt(r['fwd_bwd_ms'])} | {_fmt(r['tokens_per_s_fwd_bwd'])} | "
+            f"{_fmt(r['gflops_fwd_bwd'])} | "
+            f"{100 * r['peak_fraction_fwd_bwd']:.0f} % | {vs('flax')} | {vs('torch')} |"
+        )
     if results["python_loop"]:
         seq_len = results["python_loop_shape"][1]
-        lines += ["", f"## Why scan: Python loops on a short sequence (T = {seq_len})", "",
-                  "| variant | fwd ms | fwd+bwd ms | compile+first call s |", "| --- | ---: | ---: | ---: |"]
+        lines += [
+            "",
+            f"## Why scan: Python loops on a short sequence (T = {seq_len})",
+            "",
+            "| variant | fwd ms | fwd+bwd ms | compile+first call s |",
+            "| --- | ---: | ---: | ---: |",
+        ]
         for r in results["python_loop"]:
-            lines.append(f"| {r['variant']} | {_fmt(r['fwd_ms'])} | {_fmt(r['fwd_bwd_ms'])} | "
-                         f"{_fmt(r['compile_s'])} |")
+            lines.append(
+                f"| {r['variant']} | {_fmt(r['fwd_ms'])} | {_fmt(r['fwd_bwd_ms'])} | {_fmt(r['compile_s'])} |"
+            )
     if results["compile"]:
-        lines += ["", "## Compile time of jitted fwd+bwd against T (lecture B, F, H)", "",
-                  "| T | scan, auto s | scan, step s | Python-unrolled jit s |",
-                  "| ---: | ---: | ---: | ---: |"]
+        lines += [
+            "",
+            "## Compile time of jitted fwd+bwd against T (lecture B, F, H)",
+            "",
+            "| T | scan, auto s | scan, step s | Python-unrolled jit s |",
+            "| ---: | ---: | ---: | ---: |",
+        ]
         for r in results["compile"]:
-            unrolled = ("skipped (> --python_unrolled_max_len)" if r["python_unrolled_s"] is None
-                        else _fmt(r["python_unrolled_s"]))
+            unrolled = (
+                "skipped (> --python_unrolled_max_len)"
+                if r["python_unrolled_s"] is None
+                else _fmt(r["python_unrolled_s"])
+            )
             lines.append(f"| {r['T']} | {_fmt(r['scan_auto_s'])} | {_fmt(r['scan_step_s'])} | {unrolled} |")
     if results["targets"]:
         lines += ["", "## Targets", "", "| target | this run | met |", "| --- | --- | --- |"]
@@ -474,6 +625,7 @@ def _markdown(results: dict) -> str:
 
 def _plot(results: dict, path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -512,6 +664,7 @@ def _plot(results: dict, path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- main
+
 
 def _torch_device(config: BenchmarkConfig, notes: list[str]) -> str:
     """Sets torch's threads; "cuda" (cuDNN's RNN kernels) when JAX runs on a GPU too, else "cpu"."""
@@ -564,9 +717,15 @@ def _python_loop_rows(config: BenchmarkConfig, key, bar) -> tuple[list[int], lis
     bar.set_postfix_str(f"Python loops {loop_shape}")
     loops = _python_loop_variants(key, loop_shape)
     _run_rounds(loops, config, bar)
-    return list(loop_shape), [{"variant": v.name, "compile_s": v.compile_s,
-                               "fwd_ms": statistics.median(v.times["fwd"]) * 1e3,
-                               "fwd_bwd_ms": statistics.median(v.times["fwd_bwd"]) * 1e3} for v in loops]
+    return list(loop_shape), [
+        {
+            "variant": v.name,
+            "compile_s": v.compile_s,
+            "fwd_ms": statistics.median(v.times["fwd"]) * 1e3,
+            "fwd_bwd_ms": statistics.median(v.times["fwd_bwd"]) * 1e3,
+        }
+        for v in loops
+    ]
 
 
 def run(config: BenchmarkConfig, command: str) -> dict:
@@ -577,10 +736,21 @@ def run(config: BenchmarkConfig, command: str) -> dict:
     device = _torch_device(config, notes)
     shapes = _shapes(config)
     key = jax.random.PRNGKey(config.seed)
-    results = {"command": command, "config": dataclasses.asdict(config), "machine": _machine(config),
-               "rows": [], "python_loop": [], "compile": [], "notes": notes}
-    bar = tqdm(total=config.repeats * (len(shapes) + 1) + len(_ints(config.compile_lengths)), unit="round",
-               desc="benchmark", dynamic_ncols=True)
+    results = {
+        "command": command,
+        "config": dataclasses.asdict(config),
+        "machine": _machine(config),
+        "rows": [],
+        "python_loop": [],
+        "compile": [],
+        "notes": notes,
+    }
+    bar = tqdm(
+        total=config.repeats * (len(shapes) + 1) + len(_ints(config.compile_lengths)),
+        unit="round",
+        desc="benchmark",
+        dynamic_ncols=True,
+    )
     for shape_name, shape in shapes.items():
         results["rows"] += _shape_rows(config, shape_name, shape, key, device, bar)
     results["python_loop_shape"], results["python_loop"] = _python_loop_rows(config, key, bar)
@@ -589,10 +759,14 @@ def run(config: BenchmarkConfig, command: str) -> dict:
     bar.close()
     skipped = [r["T"] for r in results["compile"] if r["python_unrolled_s"] is None]
     if skipped:
-        notes.append(f"Python-unrolled jit not compiled for T = {skipped} (> --python_unrolled_max_len="
-                     f"{config.python_unrolled_max_len}): its compile time grows with T.")
-    notes.append("flax's GRUCell applies the reset gate after the recurrent matmul (cuDNN's form), "
-                 "rnn_jax's gru_step before it; FLOPs are counted alike.")
+        notes.append(
+            f"Python-unrolled jit not compiled for T = {skipped} (> --python_unrolled_max_len="
+            f"{config.python_unrolled_max_len}): its compile time grows with T."
+        )
+    notes.append(
+        "flax's GRUCell applies the reset gate after the recurrent matmul (cuDNN's form), "
+        "rnn_jax's gru_step before it; FLOPs are counted alike."
+    )
     results["machine"]["loadavg"]["end"] = os.getloadavg()
     results["targets"] = _targets(results["rows"], results["compile"])
     return results

@@ -41,18 +41,25 @@ def _flat_class(classes: Sequence[type], defaults: Mapping[str, Any]) -> type:
             if choices:  # str fields with choices; keep None allowed when the field is optional
                 literal = Literal[tuple(choices)]  # type: ignore[valid-type]
                 kind = literal | None if type(None) in typing.get_args(kind) else literal
-            default = defaults.get(field.name, field.default if field.default is not dataclasses.MISSING
-                                   else field.default_factory())
+            default = defaults.get(
+                field.name,
+                field.default if field.default is not dataclasses.MISSING else field.default_factory(),
+            )
             help_text = field.metadata.get("help") or None
-            fields.append((field.name, Annotated[kind, tyro.conf.arg(help=help_text)],
-                           dataclasses.field(default=default)))
+            fields.append(
+                (
+                    field.name,
+                    Annotated[kind, tyro.conf.arg(help=help_text)],
+                    dataclasses.field(default=default),
+                )
+            )
     return dataclasses.make_dataclass("_Flags", fields, frozen=True)
 
 
 def _one_line(box: str) -> str:
     """The message of tyro's error box (its first paragraph), on one line."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", box)
-    lines = [line.strip(" │╭╮╰╯─") .strip() for line in text.splitlines()]
+    lines = [line.strip(" │╭╮╰╯─").strip() for line in text.splitlines()]
     message = []
     for line in lines[1:]:  # lines[0] is the box's title
         if not line:
@@ -65,8 +72,12 @@ def _one_line(box: str) -> str:
     return " ".join(message) or "invalid command line"
 
 
-def parse_flags(classes: Sequence[type], argv: Sequence[str], description: str | None = None,
-                defaults: Mapping[str, Any] | None = None) -> list[Any]:
+def parse_flags(
+    classes: Sequence[type],
+    argv: Sequence[str],
+    description: str | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> list[Any]:
     """Parses `argv` into one instance of each dataclass in `classes` (their fields share one namespace).
 
     Raises:
@@ -79,8 +90,11 @@ def parse_flags(classes: Sequence[type], argv: Sequence[str], description: str |
     stderr = io.StringIO()
     try:
         with contextlib.redirect_stderr(stderr):
-            values = dataclasses.asdict(tyro.cli(flat, args=list(argv), description=description or
-                                                 classes[0].__doc__, use_underscores=True))
+            values = dataclasses.asdict(
+                tyro.cli(
+                    flat, args=list(argv), description=description or classes[0].__doc__, use_underscores=True
+                )
+            )
     except SystemExit as exit_:
         if exit_.code not in (0, None):
             raise ConfigError(_one_line(stderr.getvalue()) + " (see --help)") from None
@@ -89,8 +103,12 @@ def parse_flags(classes: Sequence[type], argv: Sequence[str], description: str |
     return [cls(**{f.name: values[f.name] for f in dataclasses.fields(cls)}) for cls in classes]
 
 
-def parse_config(config_cls: type[Config], argv: Sequence[str] | None = None,
-                 description: str | None = None, **overrides: Any) -> Config:
+def parse_config(
+    config_cls: type[Config],
+    argv: Sequence[str] | None = None,
+    description: str | None = None,
+    **overrides: Any,
+) -> Config:
     """Parses `argv` (default: sys.argv[1:]) into a `config_cls` instance.
 
     `overrides` replace the dataclass defaults before parsing (e.g. a script's quick setting).
@@ -99,9 +117,15 @@ def parse_config(config_cls: type[Config], argv: Sequence[str] | None = None,
     return parse_flags([config_cls], argv, description, overrides)[0]
 
 
-def run_experiment(config_cls: type[Config], run: Callable[[Config], dict],
-                   summary_lines: Callable[[dict], list[str]], argv: Sequence[str] | None = None, *,
-                   smoke: Mapping[str, Any] | None = None, outputs: Sequence[str] = ()) -> dict:
+def run_experiment(
+    config_cls: type[Config],
+    run: Callable[[Config], dict],
+    summary_lines: Callable[[dict], list[str]],
+    argv: Sequence[str] | None = None,
+    *,
+    smoke: Mapping[str, Any] | None = None,
+    outputs: Sequence[str] = (),
+) -> dict:
     """The `main` of an experiment script: parse, run, print the summary, say what was written.
 
     `--smoke` (not a config field) swaps in the `smoke` defaults: tiny settings for the tests.

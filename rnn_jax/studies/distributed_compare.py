@@ -42,17 +42,22 @@ def compare(workdirs: list[str]) -> str:
     """A Markdown table: one row per run, differences from the first."""
     loaded = [(Path(w), runs.read_metrics(w), runs.load_json(Path(w) / runs.RESULTS_FILE)) for w in workdirs]
     _, ref_metrics, ref_results = loaded[0]
-    lines = ["| run | devices | processes | test accuracy | test loss | max epoch-metric diff | "
-             "max test diff |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| run | devices | processes | test accuracy | test loss | max epoch-metric diff | max test diff |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for path, metrics, results in loaded:
         if len(metrics) != len(ref_metrics):
             raise ValueError(f"{path} ran {len(metrics)} epochs, the reference {len(ref_metrics)}")
-        epoch_diff = max(abs(a[k] - b[k])
-                         for a, b in zip(metrics, ref_metrics, strict=True) for k in EPOCH_KEYS)
+        epoch_diff = max(
+            abs(a[k] - b[k]) for a, b in zip(metrics, ref_metrics, strict=True) for k in EPOCH_KEYS
+        )
         test_diff = max(abs(results[k] - ref_results[k]) for k in TEST_KEYS)
-        lines.append(f"| {path.name} | {results.get('num_devices', 1)} | {results.get('num_processes', 1)} | "
-                     f"{results['test_accuracy']:.4f} | {results['test_loss']:.6f} | {epoch_diff:.1e} | "
-                     f"{test_diff:.1e} |")
+        lines.append(
+            f"| {path.name} | {results.get('num_devices', 1)} | {results.get('num_processes', 1)} | "
+            f"{results['test_accuracy']:.4f} | {results['test_loss']:.6f} | {epoch_diff:.1e} | "
+            f"{test_diff:.1e} |"
+        )
     return "\n".join(lines) + "\n"
 
 

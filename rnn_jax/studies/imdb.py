@@ -49,8 +49,15 @@ CHECKPOINT_DIR = checkpoints.CHECKPOINT_DIR
 BEST_PARAMS_DIR = checkpoints.BEST_PARAMS_DIR
 # Fields that may differ between a run and its resumption (where the data is, not what it is).
 # Nor where it is computed: a run may resume on another number of devices or processes.
-RESUMABLE_CHANGES = ("data_dir", "download", "num_devices", "coordinator_address", "num_processes",
-                      "process_id", "distributed_timeout")
+RESUMABLE_CHANGES = (
+    "data_dir",
+    "download",
+    "num_devices",
+    "coordinator_address",
+    "num_processes",
+    "process_id",
+    "distributed_timeout",
+)
 
 
 def _field(default: Any, help: str, choices: tuple | None = None) -> Any:
@@ -65,11 +72,18 @@ class TrainConfig:
     """IMDB sentiment classification: an embedding, a recurrence from rnn_jax, a logistic head."""
 
     model: str = _field("simple_rnn", "which classifier", MODELS)
-    vocab_size: int = _field(10_000, "words in the vocabulary (the most frequent training words), "
-                                     "besides the padding id 0 and the OOV id 1")
+    vocab_size: int = _field(
+        10_000,
+        "words in the vocabulary (the most frequent training words), "
+        "besides the padding id 0 and the OOV id 1",
+    )
     seq_len: int = _field(500, "words kept per review: the LAST seq_len")
-    padding: str = _field("post", "post: [w1 w2 0 0] and the RNN stops at the last real word (lengths); "
-                                  "pre: [0 0 w1 w2], Keras' default, read without a mask", PADDINGS)
+    padding: str = _field(
+        "post",
+        "post: [w1 w2 0 0] and the RNN stops at the last real word (lengths); "
+        "pre: [0 0 w1 w2], Keras' default, read without a mask",
+        PADDINGS,
+    )
     embedding_size: int = _field(32, "E, size of the word vectors")
     hidden_size: int = _field(32, "H, size of the RNN state")
     num_layers: int = _field(2, "recurrent layers of the 'stacked' model (other models: 1)")
@@ -79,34 +93,50 @@ class TrainConfig:
     clip_norm: float | None = _field(None, "clip gradients to this global norm (None: no clipping)")
     batch_size: int = _field(32, "training minibatch size")
     num_epochs: int = _field(10, "maximum number of epochs")
-    patience: int | None = _field(3, "stop after this many epochs without a better validation "
-                                     "accuracy (None: never stop early)")
+    patience: int | None = _field(
+        3, "stop after this many epochs without a better validation accuracy (None: never stop early)"
+    )
     seed: int = _field(0, "seed of the initial parameters, the minibatch order and dropout")
     split_seed: int = _field(0, "seed of the 20,000 / 5,000 train / validation split")
     num_validation: int = _field(5_000, "validation reviews held out of TFDS's 25,000 training reviews")
     eval_batch_size: int = _field(500, "batch size for validation and test")
-    checkpoint_every_steps: int = _field(200, "also checkpoint every this many steps inside an epoch "
-                                              "(0: only at the end of each epoch)")
+    checkpoint_every_steps: int = _field(
+        200, "also checkpoint every this many steps inside an epoch (0: only at the end of each epoch)"
+    )
     scan_unroll: int = _field(1, "time steps lax.scan unrolls per iteration (a speed knob)")
-    data_dir: str | None = _field(None, "TFDS data directory "
-                                        "(None: $TFDS_DATA_DIR, else ~/tensorflow_datasets)")
-    download: bool = _field(True, "download and prepare imdb_reviews with TFDS when it is missing "
-                                  "(needs internet and the 'download' extra)")
+    data_dir: str | None = _field(
+        None, "TFDS data directory (None: $TFDS_DATA_DIR, else ~/tensorflow_datasets)"
+    )
+    download: bool = _field(
+        True,
+        "download and prepare imdb_reviews with TFDS when it is missing "
+        "(needs internet and the 'download' extra)",
+    )
     max_train_examples: int | None = _field(None, "use only this many training reviews (smoke runs)")
-    max_eval_examples: int | None = _field(None, "use only this many validation and test reviews "
-                                                 "(smoke runs)")
+    max_eval_examples: int | None = _field(
+        None, "use only this many validation and test reviews (smoke runs)"
+    )
     # Data parallelism over devices and processes (rnn_jax.distributed); batch sizes stay global.
-    num_devices: int | None = _field(None, "devices in the data-parallel mesh, over all processes "
-                                           "(None: every visible device); must divide batch_size")
-    coordinator_address: str | None = _field(None, "host:port of process 0 in a multi-process run (None: "
-                                                   "$JAX_COORDINATOR_ADDRESS, else auto-detected on "
-                                                   "SLURM/Open MPI/TPU, else a single process)")
-    num_processes: int | None = _field(None, "processes in a multi-process run (None: $JAX_NUM_PROCESSES "
-                                             "or auto-detected)")
-    process_id: int | None = _field(None, "this process's id in 0..num_processes-1 (None: "
-                                          "$JAX_PROCESS_ID or auto-detected)")
-    distributed_timeout: int = _field(120, "seconds to wait for the coordinator and the other processes "
-                                           "before failing with a message")
+    num_devices: int | None = _field(
+        None,
+        "devices in the data-parallel mesh, over all processes "
+        "(None: every visible device); must divide batch_size",
+    )
+    coordinator_address: str | None = _field(
+        None,
+        "host:port of process 0 in a multi-process run (None: "
+        "$JAX_COORDINATOR_ADDRESS, else auto-detected on "
+        "SLURM/Open MPI/TPU, else a single process)",
+    )
+    num_processes: int | None = _field(
+        None, "processes in a multi-process run (None: $JAX_NUM_PROCESSES or auto-detected)"
+    )
+    process_id: int | None = _field(
+        None, "this process's id in 0..num_processes-1 (None: $JAX_PROCESS_ID or auto-detected)"
+    )
+    distributed_timeout: int = _field(
+        120, "seconds to wait for the coordinator and the other processes before failing with a message"
+    )
 
 
 def validate_config(config: TrainConfig) -> None:
@@ -114,13 +144,23 @@ def validate_config(config: TrainConfig) -> None:
     if config.model not in MODELS:
         raise ConfigError(f"unknown model {config.model!r}; expected one of {', '.join(map(repr, MODELS))}")
     if config.optimizer not in OPTIMIZERS:
-        raise ConfigError(f"unknown optimizer {config.optimizer!r}; expected one of "
-                         f"{', '.join(map(repr, OPTIMIZERS))}")
+        raise ConfigError(
+            f"unknown optimizer {config.optimizer!r}; expected one of {', '.join(map(repr, OPTIMIZERS))}"
+        )
     if isinstance(config.vocab_size, int) and config.vocab_size < 1:
-        raise ConfigError(f"vocab_size must be >= 1 (the vocabulary is too small to hold any word), "
-                         f"got {config.vocab_size}")
-    for name in ("seq_len", "embedding_size", "hidden_size", "num_layers", "batch_size", "num_epochs",
-                 "eval_batch_size", "scan_unroll"):
+        raise ConfigError(
+            f"vocab_size must be >= 1 (the vocabulary is too small to hold any word), got {config.vocab_size}"
+        )
+    for name in (
+        "seq_len",
+        "embedding_size",
+        "hidden_size",
+        "num_layers",
+        "batch_size",
+        "num_epochs",
+        "eval_batch_size",
+        "scan_unroll",
+    ):
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ConfigError(f"{name} must be a positive int, got {value!r}")
@@ -137,8 +177,9 @@ def validate_config(config: TrainConfig) -> None:
         if value is not None and value <= 0:
             raise ConfigError(f"{name} must be a positive int or None, got {value}")
     num_devices = config.num_devices
-    if num_devices is not None and (isinstance(num_devices, bool) or not isinstance(num_devices, int)
-                                    or num_devices <= 0):
+    if num_devices is not None and (
+        isinstance(num_devices, bool) or not isinstance(num_devices, int) or num_devices <= 0
+    ):
         raise ConfigError(f"num_devices must be a positive int or None, got {config.num_devices!r}")
     if not config.distributed_timeout > 0:
         raise ConfigError(f"distributed_timeout must be > 0 seconds, got {config.distributed_timeout}")
@@ -148,9 +189,8 @@ def validate_config(config: TrainConfig) -> None:
         raise ConfigError(str(err)) from err
 
 
-
-
 # ----------------------------------------------------------------------------- data
+
 
 class Batch(NamedTuple):
     """A minibatch: `ids` [B, T] int32, `lengths` [B] int32, `labels` [B] int32, `weights` [B] float32."""
@@ -169,8 +209,9 @@ class Encoded(NamedTuple):
     labels: np.ndarray
 
 
-def prepare_data(config: TrainConfig, vocab: Vocabulary | None = None) -> tuple[dict[str, Encoded],
-                                                                                 Vocabulary, dict]:
+def prepare_data(
+    config: TrainConfig, vocab: Vocabulary | None = None
+) -> tuple[dict[str, Encoded], Vocabulary, dict]:
     """Loads the IMDB splits, builds (or reuses) the vocabulary, encodes every split.
 
     Returns:
@@ -182,9 +223,14 @@ def prepare_data(config: TrainConfig, vocab: Vocabulary | None = None) -> tuple[
     from rnn_jax.data.imdb import load_imdb
 
     start = time.perf_counter()
-    raw = load_imdb(config.data_dir, split_seed=config.split_seed, num_validation=config.num_validation,
-                    download=config.download,
-                    max_train_examples=config.max_train_examples, max_eval_examples=config.max_eval_examples)
+    raw = load_imdb(
+        config.data_dir,
+        split_seed=config.split_seed,
+        num_validation=config.num_validation,
+        download=config.download,
+        max_train_examples=config.max_train_examples,
+        max_eval_examples=config.max_eval_examples,
+    )
     loaded, loaded_cpu = time.perf_counter(), time.process_time()
     words = {name: tokenize(split.texts) for name, split in raw.items()}
     if vocab is None:
@@ -193,9 +239,12 @@ def prepare_data(config: TrainConfig, vocab: Vocabulary | None = None) -> tuple[
     for name, split in raw.items():
         ids, lengths = encode(words[name], vocab, config.seq_len, config.padding)
         splits[name] = Encoded(ids, lengths, split.labels)
-    timings = {"load_seconds": loaded - start, "tokenize_seconds": time.perf_counter() - loaded,
-               "tokenize_cpu_seconds": time.process_time() - loaded_cpu,
-               "num_tokenized": sum(len(s.texts) for s in raw.values())}
+    timings = {
+        "load_seconds": loaded - start,
+        "tokenize_seconds": time.perf_counter() - loaded,
+        "tokenize_cpu_seconds": time.process_time() - loaded_cpu,
+        "num_tokenized": sum(len(s.texts) for s in raw.values()),
+    }
     return splits, vocab, timings
 
 
@@ -203,17 +252,19 @@ def epoch_order(seed: int, epoch: int, num_examples: int, batch_size: int) -> np
     """The minibatches of `epoch`: [num_examples // batch_size, batch_size] indices (a pure function)."""
     order = np.random.default_rng([seed, epoch]).permutation(num_examples)
     num_batches = num_examples // batch_size
-    return order[:num_batches * batch_size].reshape(num_batches, batch_size).astype(np.int32)
+    return order[: num_batches * batch_size].reshape(num_batches, batch_size).astype(np.int32)
 
 
 def eval_batches(split: Encoded, batch_size: int, multiple_of: int = 1) -> Batch:
     """The split padded to whole batches: [num_batches, batch_size, ...], padding rows weigh 0."""
-    (ids, lengths, labels), weights = loop.stack_batches((split.ids, split.lengths, split.labels), batch_size,
-                                                         multiple_of)
+    (ids, lengths, labels), weights = loop.stack_batches(
+        (split.ids, split.lengths, split.labels), batch_size, multiple_of
+    )
     return Batch(ids, lengths, labels, weights)
 
 
 # ----------------------------------------------------------------------------- loss and metrics
+
 
 class Sums(NamedTuple):
     """Sums over examples (`count` of them): `loss` (binary cross-entropy) and `correct` predictions."""
@@ -241,8 +292,9 @@ def _losses(model: nn.Module, params: Any, batch: Batch, train: bool, dropout_ke
     return losses, correct
 
 
-def classification_loss(params: Any, batch: Batch, carry: Any, dropout_key: jax.Array, *,
-                        model: nn.Module) -> tuple[jax.Array, tuple[Sums, Any]]:
+def classification_loss(
+    params: Any, batch: Batch, carry: Any, dropout_key: jax.Array, *, model: nn.Module
+) -> tuple[jax.Array, tuple[Sums, Any]]:
     """The weighted mean binary cross-entropy (training mode), and the batch's `Sums`.
 
         loss = sum_i w_i BCE(sigmoid(logit_i), y_i) / sum_i w_i
@@ -272,17 +324,23 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     return optax.chain(*parts, make(config.learning_rate))
 
 
-def make_task(config: TrainConfig, model: nn.Module, splits: dict[str, Encoded] | None = None,
-              num_devices: int = 1) -> loop.Task:
+def make_task(
+    config: TrainConfig, model: nn.Module, splits: dict[str, Encoded] | None = None, num_devices: int = 1
+) -> loop.Task:
     """The classification `Task` of the shared loop: model, loss, metrics and (given `splits`) the data.
 
     Without `splits` the task has no data: enough for `create_train_state` and `train_step`.
     """
-    objective = dict(init_params=functools.partial(init_params, model, seq_len=config.seq_len),
-                     loss=functools.partial(classification_loss, model=model),
-                     eval_sums=functools.partial(classification_sums, model=model),
-                     zero_sums=Sums.zeros, metrics=lambda sums: Sums(*sums).means(), monitor="accuracy",
-                     mode="max", describe=_describe)
+    objective = dict(
+        init_params=functools.partial(init_params, model, seq_len=config.seq_len),
+        loss=functools.partial(classification_loss, model=model),
+        eval_sums=functools.partial(classification_sums, model=model),
+        zero_sums=Sums.zeros,
+        metrics=lambda sums: Sums(*sums).means(),
+        monitor="accuracy",
+        mode="max",
+        describe=_describe,
+    )
     if splits is None:
         return loop.Task(**objective)
     train = splits["train"]
@@ -295,22 +353,30 @@ def make_task(config: TrainConfig, model: nn.Module, splits: dict[str, Encoded] 
         epoch_indices=functools.partial(_epoch_indices, config.seed, num_train, config.batch_size),
         validation=eval_batches(splits["validation"], config.eval_batch_size, num_devices),
         test=eval_batches(splits["test"], config.eval_batch_size, num_devices),
-        tokens_per_epoch=steps_per_epoch * config.batch_size * config.seq_len)
+        tokens_per_epoch=steps_per_epoch * config.batch_size * config.seq_len,
+    )
 
 
 def _epoch_indices(seed: int, num_train: int, batch_size: int, epoch: int) -> np.ndarray:
     return epoch_order(seed, epoch, num_train, batch_size)
 
 
-def create_train_state(model: nn.Module, tx: optax.GradientTransformation, key: jax.Array,
-                       seq_len: int) -> loop.TrainState:
+def create_train_state(
+    model: nn.Module, tx: optax.GradientTransformation, key: jax.Array, seq_len: int
+) -> loop.TrainState:
     """Initial parameters of `model` from `key`, a fresh optimizer state, step 0."""
     task = make_task(dataclasses.replace(TrainConfig(), seq_len=seq_len), model)
     return loop.create_train_state(task, tx, key)
 
 
-def train_step(state: loop.TrainState, batch: Batch, key: jax.Array, *, model: nn.Module,
-               tx: optax.GradientTransformation) -> loop.TrainState:
+def train_step(
+    state: loop.TrainState,
+    batch: Batch,
+    key: jax.Array,
+    *,
+    model: nn.Module,
+    tx: optax.GradientTransformation,
+) -> loop.TrainState:
     """`rnn_jax.training.loop.train_step` on `classification_loss` (skipped when not finite)."""
     return loop.train_step(state, batch, key, task=make_task(TrainConfig(), model), tx=tx)
 
@@ -322,21 +388,25 @@ def eval_step(params: Any, batch: Batch, *, model: nn.Module) -> Sums:
 
 # ----------------------------------------------------------------------------- the run
 
+
 def _start_cluster(config: TrainConfig):
     """Joins the processes of a multi-process run (if any) and returns the data-parallel mesh."""
-    distributed.initialize(distributed.resolve_cluster(config.coordinator_address, config.num_processes,
-                                                       config.process_id),
-                           timeout=config.distributed_timeout)
+    distributed.initialize(
+        distributed.resolve_cluster(config.coordinator_address, config.num_processes, config.process_id),
+        timeout=config.distributed_timeout,
+    )
     mesh = distributed.make_mesh(config.num_devices)
     distributed.check_batch_size(config.batch_size, mesh)
     return mesh
 
 
 def _data_results(splits: dict[str, Encoded], timings: dict) -> dict[str, Any]:
-    return {"tokenize_seconds": timings["tokenize_seconds"],
-            "tokenize_cpu_seconds": timings["tokenize_cpu_seconds"],
-            "num_tokenized": timings["num_tokenized"],
-            **{f"num_{name}": len(split.labels) for name, split in splits.items()}}
+    return {
+        "tokenize_seconds": timings["tokenize_seconds"],
+        "tokenize_cpu_seconds": timings["tokenize_cpu_seconds"],
+        "num_tokenized": timings["num_tokenized"],
+        **{f"num_{name}": len(split.labels) for name, split in splits.items()},
+    }
 
 
 def _load_data(config: TrainConfig, workdir: Path, resume: bool, writer: bool):
@@ -345,19 +415,29 @@ def _load_data(config: TrainConfig, workdir: Path, resume: bool, writer: bool):
     splits, vocab, timings = prepare_data(config, vocab)
     num_train = len(splits["train"].labels)
     if num_train < config.batch_size:
-        raise ConfigError(f"only {num_train} training reviews for batch_size {config.batch_size}; "
-                          "raise max_train_examples or lower batch_size")
+        raise ConfigError(
+            f"only {num_train} training reviews for batch_size {config.batch_size}; "
+            "raise max_train_examples or lower batch_size"
+        )
     if not resume and writer:
         runs.save_config(workdir, config)
         vocab.save(workdir / VOCAB_FILE)
-    print(f"data: {num_train} train / {len(splits['validation'].labels)} validation / "
-          f"{len(splits['test'].labels)} test reviews; vocabulary {len(vocab)} words + 2; tokenized "
-          f"{timings['num_tokenized']} reviews in {timings['tokenize_seconds']:.2f} s")
+    print(
+        f"data: {num_train} train / {len(splits['validation'].labels)} validation / "
+        f"{len(splits['test'].labels)} test reviews; vocabulary {len(vocab)} words + 2; tokenized "
+        f"{timings['num_tokenized']} reviews in {timings['tokenize_seconds']:.2f} s"
+    )
     return splits, timings
 
 
-def train_and_evaluate(config: TrainConfig, workdir: str | os.PathLike, *, resume: bool = False,
-                       progress: bool = True, stop_after_steps: int | None = None) -> dict[str, Any]:
+def train_and_evaluate(
+    config: TrainConfig,
+    workdir: str | os.PathLike,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    stop_after_steps: int | None = None,
+) -> dict[str, Any]:
     """Trains `config.model` on IMDB, keeps the best validation epoch, tests it; writes the run folder.
 
     Args:
@@ -379,23 +459,44 @@ def train_and_evaluate(config: TrainConfig, workdir: str | os.PathLike, *, resum
     validate_config(config)
     mesh = _start_cluster(config)
     writer = distributed.is_main_process()  # only process 0 writes files
-    workdir = loop.start_run(workdir, config, resume=resume, resumable_changes=RESUMABLE_CHANGES,
-                             writer=writer)
+    workdir = loop.start_run(
+        workdir, config, resume=resume, resumable_changes=RESUMABLE_CHANGES, writer=writer
+    )
     splits, timings = _load_data(config, workdir, resume, writer)
     model = build_model(config)
     task = make_task(config, model, splits, int(mesh.devices.size))
     shapes = jax.eval_shape(task.init_params, jax.random.key(0))
     n_params, n_rnn = num_params(shapes), num_params(shapes.get("rnn", {}))
     print(f"model {config.model}: {n_params:,} parameters ({n_rnn:,} in the recurrence params['rnn'])")
-    extra = {"model": config.model, "num_params": n_params, "num_params_rnn": n_rnn, "seed": config.seed,
-             **_data_results(splits, timings)}
-    loop_config = loop.LoopConfig(num_epochs=config.num_epochs, patience=config.patience,
-                                  checkpoint_every_steps=config.checkpoint_every_steps, seed=config.seed)
-    results = loop.fit(task, loop_config, make_optimizer(config), workdir, mesh, resume=resume,
-                       progress=progress, stop_after_steps=stop_after_steps, extra_results=extra)
+    extra = {
+        "model": config.model,
+        "num_params": n_params,
+        "num_params_rnn": n_rnn,
+        "seed": config.seed,
+        **_data_results(splits, timings),
+    }
+    loop_config = loop.LoopConfig(
+        num_epochs=config.num_epochs,
+        patience=config.patience,
+        checkpoint_every_steps=config.checkpoint_every_steps,
+        seed=config.seed,
+    )
+    results = loop.fit(
+        task,
+        loop_config,
+        make_optimizer(config),
+        workdir,
+        mesh,
+        resume=resume,
+        progress=progress,
+        stop_after_steps=stop_after_steps,
+        extra_results=extra,
+    )
     if not results.get("interrupted"):
-        print(f"test ({config.model}, best epoch {results['best_epoch']}): accuracy "
-              f"{100 * results['test_accuracy']:.2f}% loss {results['test_loss']:.4f}")
+        print(
+            f"test ({config.model}, best epoch {results['best_epoch']}): accuracy "
+            f"{100 * results['test_accuracy']:.2f}% loss {results['test_loss']:.4f}"
+        )
     return results
 
 
@@ -428,14 +529,18 @@ def load_config(workdir: str | os.PathLike) -> TrainConfig:
 
 # ----------------------------------------------------------------------------- the command line
 
+
 @dataclasses.dataclass(frozen=True)
 class RunOptions:
     """How to run, not what: the script's own flags besides TrainConfig's."""
 
-    workdir: str | None = dataclasses.field(default=None, metadata={
-        "help": "run folder (default: runs/imdb/<model>_seed<seed>)"})
-    resume: bool = dataclasses.field(default=False, metadata={
-        "help": "continue the run in --workdir (its config.json supplies the defaults)"})
+    workdir: str | None = dataclasses.field(
+        default=None, metadata={"help": "run folder (default: runs/imdb/<model>_seed<seed>)"}
+    )
+    resume: bool = dataclasses.field(
+        default=False,
+        metadata={"help": "continue the run in --workdir (its config.json supplies the defaults)"},
+    )
     no_progress: bool = dataclasses.field(default=False, metadata={"help": "no tqdm bars"})
 
 

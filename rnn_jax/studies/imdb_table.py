@@ -31,10 +31,13 @@ class TableOptions:
     models: str = dataclasses.field(default=",".join(MODELS), metadata={"help": "comma-separated models"})
     seeds: str = dataclasses.field(default="0,1,2", metadata={"help": "comma-separated seeds"})
     runs: str = dataclasses.field(default="runs/imdb_table", metadata={"help": "folder of the run folders"})
-    out: str = dataclasses.field(default="results/imdb", metadata={
-        "help": "where table.md and table.json go"})
-    summarize_only: bool = dataclasses.field(default=False, metadata={
-        "help": "train nothing: tabulate the finished runs only"})
+    out: str = dataclasses.field(
+        default="results/imdb", metadata={"help": "where table.md and table.json go"}
+    )
+    summarize_only: bool = dataclasses.field(
+        default=False, metadata={"help": "train nothing: tabulate the finished runs only"}
+    )
+
 
 PUBLISHED = {  # ../shared/docs/lecture-summary.md (same settings: 10k words, last 500, emb 32, state 32)
     "logreg": "validation ~76 % (Chollet §6.1, 20 words)",
@@ -66,28 +69,37 @@ def summarize(rows: list[dict]) -> dict[str, dict]:
         settings = sorted({training_settings(r["workdir"]) for r in mine})
         acc_mean, acc_std = _mean_std([100 * r["test_accuracy"] for r in mine])
         sec = [r["epoch_seconds"] for r in mine if r.get("epoch_seconds")]
-        table[model] = {"test_accuracy_mean": acc_mean, "test_accuracy_std": acc_std,
-                        "test_accuracies": [100 * r["test_accuracy"] for r in mine],
-                        "seeds": [r["seed"] for r in mine], "best_epochs": [r["best_epoch"] for r in mine],
-                        "num_params": mine[0]["num_params"], "num_params_rnn": mine[0]["num_params_rnn"],
-                        "epoch_seconds_mean": statistics.fmean(sec) if sec else None,
-                        "skipped_updates": sum(r["skipped_updates"] for r in mine),
-                        "settings": "; ".join(settings)}
+        table[model] = {
+            "test_accuracy_mean": acc_mean,
+            "test_accuracy_std": acc_std,
+            "test_accuracies": [100 * r["test_accuracy"] for r in mine],
+            "seeds": [r["seed"] for r in mine],
+            "best_epochs": [r["best_epoch"] for r in mine],
+            "num_params": mine[0]["num_params"],
+            "num_params_rnn": mine[0]["num_params_rnn"],
+            "epoch_seconds_mean": statistics.fmean(sec) if sec else None,
+            "skipped_updates": sum(r["skipped_updates"] for r in mine),
+            "settings": "; ".join(settings),
+        }
     return table
 
 
 def to_markdown(table: dict[str, dict], command: str) -> str:
-    lines = ["| model | test accuracy (mean ± std) | runs (seeds) | best epochs | parameters (recurrence) "
-             "| train s / epoch | settings (besides the lecture's) | published |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| model | test accuracy (mean ± std) | runs (seeds) | best epochs | parameters (recurrence) "
+        "| train s / epoch | settings (besides the lecture's) | published |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for model, t in table.items():
         seconds = f"{t['epoch_seconds_mean']:.1f}" if t["epoch_seconds_mean"] else "-"
         runs_text = ", ".join(f"{a:.2f}" for a in t["test_accuracies"])
-        lines.append(f"| {model} | **{t['test_accuracy_mean']:.2f} ± {t['test_accuracy_std']:.2f} %** "
-                     f"| {runs_text} ({', '.join(map(str, t['seeds']))}) | "
-                     f"{', '.join(map(str, t['best_epochs']))} "
-                     f"| {t['num_params']:,} ({t['num_params_rnn']:,}) "
-                     f"| {seconds} | {t['settings']} | {PUBLISHED.get(model, '-')} |")
+        lines.append(
+            f"| {model} | **{t['test_accuracy_mean']:.2f} ± {t['test_accuracy_std']:.2f} %** "
+            f"| {runs_text} ({', '.join(map(str, t['seeds']))}) | "
+            f"{', '.join(map(str, t['best_epochs']))} "
+            f"| {t['num_params']:,} ({t['num_params_rnn']:,}) "
+            f"| {seconds} | {t['settings']} | {PUBLISHED.get(model, '-')} |"
+        )
     return "\n".join(lines) + f"\n\nCommand: `{command}`\n"
 
 
@@ -110,23 +122,46 @@ def _run_or_read(config: TrainConfig, workdir: Path, summarize_only: bool) -> di
         print(f"{workdir}: not finished, left out")
         return None
     resume = checkpoints.has_checkpoints(workdir)
-    print(f"=== {config.model} seed {config.seed} -> {workdir}" + (" (resuming)" if resume else ""),
-          flush=True)
+    print(
+        f"=== {config.model} seed {config.seed} -> {workdir}" + (" (resuming)" if resume else ""), flush=True
+    )
     return train_and_evaluate(config, workdir, resume=resume, progress=False)
 
 
-RUN_KEYS = ("model", "seed", "test_accuracy", "test_loss", "best_epoch", "best_validation_accuracy",
-            "epochs_run", "epoch_seconds", "tokens_per_second", "tokenize_seconds", "skipped_updates",
-            "num_params", "workdir", "device")
+RUN_KEYS = (
+    "model",
+    "seed",
+    "test_accuracy",
+    "test_loss",
+    "best_epoch",
+    "best_validation_accuracy",
+    "epochs_run",
+    "epoch_seconds",
+    "tokens_per_second",
+    "tokenize_seconds",
+    "skipped_updates",
+    "num_params",
+    "workdir",
+    "device",
+)
 
 
 def _write_table(out: Path, rows: list[dict], command: str, base: TrainConfig | None) -> dict:
     table = summarize(rows)
     out.mkdir(parents=True, exist_ok=True)
     (out / "table.md").write_text(to_markdown(table, command))
-    (out / "table.json").write_text(json.dumps(
-        {"command": command, "config": None if base is None else dataclasses.asdict(base), "models": table,
-         "runs": [{k: r.get(k) for k in RUN_KEYS} for r in rows]}, indent=2) + "\n")
+    (out / "table.json").write_text(
+        json.dumps(
+            {
+                "command": command,
+                "config": None if base is None else dataclasses.asdict(base),
+                "models": table,
+                "runs": [{k: r.get(k) for k in RUN_KEYS} for r in rows],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     return table
 
 
@@ -145,8 +180,9 @@ def main(argv: list[str] | None = None) -> dict:
     for model in models:
         for seed in seeds:
             workdir = runs_dir / f"{model}_seed{seed}"
-            result = _run_or_read(dataclasses.replace(base, model=model, seed=seed), workdir,
-                                  options.summarize_only)
+            result = _run_or_read(
+                dataclasses.replace(base, model=model, seed=seed), workdir, options.summarize_only
+            )
             if result is None:
                 continue
             rows.append({**result, "workdir": str(workdir)})

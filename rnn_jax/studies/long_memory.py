@@ -52,12 +52,14 @@ CELLS = ("simple_rnn", "lstm", "gru")
 
 # ----------------------------------------------------------------------------- the classifier
 
+
 def _step_fn(cell: str):
     return {"simple_rnn": cells.simple_rnn_step, "lstm": cells.lstm_step, "gru": cells.gru_step}[cell]
 
 
-def init_classifier(key: jax.Array, cell: str, vocab_size: int, hidden_size: int,
-                    num_classes: int, *, keep_bias: float = 1.0) -> dict[str, Any]:
+def init_classifier(
+    key: jax.Array, cell: str, vocab_size: int, hidden_size: int, num_classes: int, *, keep_bias: float = 1.0
+) -> dict[str, Any]:
     """Parameters of a one-hot-input recurrent classifier.
 
     Args:
@@ -84,8 +86,7 @@ def init_classifier(key: jax.Array, cell: str, vocab_size: int, hidden_size: int
         cell_params = init(key_cell, vocab_size, hidden_size)
     if cell == "gru":
         cell_params["b"] = cell_params["b"].at[:hidden_size].set(-keep_bias)  # update gate z first
-    return {"cell": cell_params,
-            "readout": {"W": W, "b": jnp.zeros((num_classes,))}}
+    return {"cell": cell_params, "readout": {"W": W, "b": jnp.zeros((num_classes,))}}
 
 
 def classifier_logits(params: dict[str, Any], tokens: jax.Array, cell: str) -> jax.Array:
@@ -115,6 +116,7 @@ def loss_and_accuracy(params: dict[str, Any], batch: Batch, cell: str) -> tuple[
 
 
 # ----------------------------------------------------------------------------- training
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainSettings:
@@ -147,8 +149,9 @@ def make_optimizer(settings: TrainSettings) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(settings.max_grad_norm), optax.adam(settings.learning_rate))
 
 
-def make_train_chunk(spec: TaskSpec, settings: TrainSettings, cell: str,
-                     optimizer: optax.GradientTransformation) -> Callable:
+def make_train_chunk(
+    spec: TaskSpec, settings: TrainSettings, cell: str, optimizer: optax.GradientTransformation
+) -> Callable:
     """`(params, opt_state, key, gap) -> (params, opt_state, mean loss, mean accuracy)` over one chunk.
 
     `settings.steps_per_chunk` optimizer steps in one `lax.scan`, each on a fresh batch. Not jitted:
@@ -166,8 +169,9 @@ def make_train_chunk(spec: TaskSpec, settings: TrainSettings, cell: str,
     def chunk(params, opt_state, key, gap):
         keys = jax.random.split(key, settings.steps_per_chunk)
         gaps = jnp.full((settings.steps_per_chunk,), gap, jnp.int32)
-        (params, opt_state), (losses, accuracies) = jax.lax.scan(train_step, (params, opt_state),
-                                                                 (keys, gaps))
+        (params, opt_state), (losses, accuracies) = jax.lax.scan(
+            train_step, (params, opt_state), (keys, gaps)
+        )
         return params, opt_state, losses.mean(), accuracies.mean()
 
     return chunk
@@ -184,9 +188,15 @@ def _compiled(spec: TaskSpec, settings: TrainSettings, cell: str) -> tuple[Calla
     return chunk, jax.jit(evaluate_batch)
 
 
-def train_classifier(key: jax.Array, spec: TaskSpec, cell: str, gap: int,
-                     settings: TrainSettings = TrainSettings(), *,
-                     progress: Callable[[int, float, float], None] | None = None) -> TrainResult:
+def train_classifier(
+    key: jax.Array,
+    spec: TaskSpec,
+    cell: str,
+    gap: int,
+    settings: TrainSettings = TrainSettings(),
+    *,
+    progress: Callable[[int, float, float], None] | None = None,
+) -> TrainResult:
     """Trains one classifier at one gap until it reaches the target accuracy or the step budget.
 
     Args:
@@ -208,8 +218,9 @@ def train_classifier(key: jax.Array, spec: TaskSpec, cell: str, gap: int,
     check_positive_int("steps_per_chunk", settings.steps_per_chunk)
     spec.check_gap(gap)
     key_init, key_train, key_test = jax.random.split(key, 3)
-    params = init_classifier(key_init, cell, spec.vocab_size, settings.hidden_size, spec.num_answers,
-                             keep_bias=settings.keep_bias)
+    params = init_classifier(
+        key_init, cell, spec.vocab_size, settings.hidden_size, spec.num_answers, keep_bias=settings.keep_bias
+    )
     opt_state = make_optimizer(settings).init(params)
     chunk, evaluate_batch = _compiled(spec, settings, cell)
     gap = jnp.asarray(gap, jnp.int32)
@@ -236,6 +247,7 @@ def largest_gap_reaching(accuracies: dict[int, float], threshold: float = 0.9) -
 
 # ----------------------------------------------------------------------------- the sweep
 
+
 def _field(default, help, choices=None):
     metadata = {"help": help}
     if choices:
@@ -249,8 +261,9 @@ class LongMemoryConfig:
 
     workdir: str = _field("runs/long_memory", "output folder")
     cells: str = _field("simple_rnn,lstm,gru", "comma-separated cells to compare")
-    gaps: str = _field("1,2,5,10,15,20,25,30,40,50,60,80,100,120",
-                       "comma-separated gaps k (1 = the short-term case)")
+    gaps: str = _field(
+        "1,2,5,10,15,20,25,30,40,50,60,80,100,120", "comma-separated gaps k (1 = the short-term case)"
+    )
     num_seeds: int = _field(1, "independent runs per (cell, gap); accuracy is their mean")
     hidden_size: int = _field(32, "H, the state size (the lecture's 32)")
     num_answers: int = _field(8, "answer classes; chance = 1 / num_answers")
@@ -266,8 +279,15 @@ class LongMemoryConfig:
     seed: int = _field(0, "base seed (run s of a (cell, gap) uses fold_in(seed, gap, s))")
 
 
-SMOKE = {"gaps": "1,3", "cells": "simple_rnn", "hidden_size": 8, "batch_size": 16,
-         "max_steps": 20, "steps_per_chunk": 10, "num_test": 64}
+SMOKE = {
+    "gaps": "1,3",
+    "cells": "simple_rnn",
+    "hidden_size": 8,
+    "batch_size": 16,
+    "max_steps": 20,
+    "steps_per_chunk": 10,
+    "num_test": 64,
+}
 
 
 def _parse_list(name: str, text: str, kind):
@@ -294,20 +314,34 @@ def _cells_and_gaps(config: LongMemoryConfig) -> tuple[list[str], list[int]]:
 
 def _train_settings(config: LongMemoryConfig) -> TrainSettings:
     return TrainSettings(
-        hidden_size=config.hidden_size, batch_size=config.batch_size, learning_rate=config.learning_rate,
-        max_steps=config.max_steps, steps_per_chunk=config.steps_per_chunk,
-        target_accuracy=config.target_accuracy, num_test=config.num_test, keep_bias=config.keep_bias)
+        hidden_size=config.hidden_size,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        max_steps=config.max_steps,
+        steps_per_chunk=config.steps_per_chunk,
+        target_accuracy=config.target_accuracy,
+        num_test=config.num_test,
+        keep_bias=config.keep_bias,
+    )
 
 
-def _train_one(config: LongMemoryConfig, spec: TaskSpec, settings: TrainSettings, cell: str, gap: int,
-               seed: int) -> dict:
+def _train_one(
+    config: LongMemoryConfig, spec: TaskSpec, settings: TrainSettings, cell: str, gap: int, seed: int
+) -> dict:
     """Trains and tests one (cell, gap, seed); returns its metrics record."""
     key = jax.random.fold_in(jax.random.fold_in(jax.random.key(config.seed), gap), seed)
     tic = time.perf_counter()
     result = train_classifier(key, spec, cell, gap, settings)
-    return {"cell": cell, "gap": gap, "seed": seed, "test_accuracy": result.test_accuracy,
-            "train_accuracy": result.train_accuracy, "train_loss": result.train_loss,
-            "steps": result.steps, "seconds": time.perf_counter() - tic}
+    return {
+        "cell": cell,
+        "gap": gap,
+        "seed": seed,
+        "test_accuracy": result.test_accuracy,
+        "train_accuracy": result.train_accuracy,
+        "train_loss": result.train_loss,
+        "steps": result.steps,
+        "seconds": time.perf_counter() - tic,
+    }
 
 
 def _results(config: LongMemoryConfig, spec: TaskSpec, records: list[dict], seconds: float) -> dict:
@@ -317,19 +351,27 @@ def _results(config: LongMemoryConfig, spec: TaskSpec, records: list[dict], seco
     for r in records:
         accuracy.setdefault(r["cell"], {}).setdefault(str(r["gap"]), []).append(r["test_accuracy"])
         steps_taken.setdefault(r["cell"], {}).setdefault(str(r["gap"]), []).append(r["steps"])
-    mean_accuracy = {cell: {gap: float(np.mean(v)) for gap, v in by_gap.items()}
-                     for cell, by_gap in accuracy.items()}
+    mean_accuracy = {
+        cell: {gap: float(np.mean(v)) for gap, v in by_gap.items()} for cell, by_gap in accuracy.items()
+    }
     return {
-        "task": {"seq_len": spec.seq_len, "vocab_size": spec.vocab_size, "num_answers": spec.num_answers,
-                 "num_fillers": spec.num_fillers},
+        "task": {
+            "seq_len": spec.seq_len,
+            "vocab_size": spec.vocab_size,
+            "num_answers": spec.num_answers,
+            "num_fillers": spec.num_fillers,
+        },
         "chance": 1.0 / config.num_answers,
         "threshold": config.threshold,
         "accuracy": mean_accuracy,
-        "steps": {cell: {gap: float(np.mean(v)) for gap, v in by_gap.items()}
-                  for cell, by_gap in steps_taken.items()},
+        "steps": {
+            cell: {gap: float(np.mean(v)) for gap, v in by_gap.items()}
+            for cell, by_gap in steps_taken.items()
+        },
         "largest_gap_at_threshold": {
             cell: largest_gap_reaching({int(g): a for g, a in by_gap.items()}, config.threshold)
-            for cell, by_gap in mean_accuracy.items()},
+            for cell, by_gap in mean_accuracy.items()
+        },
         "seconds": seconds,
     }
 
@@ -365,8 +407,10 @@ def summary_lines(results: dict) -> list[str]:
     """Accuracy per cell and gap as a Markdown table, and the largest gap at the threshold."""
     cell_names = list(results["accuracy"])
     gaps = sorted({int(g) for by_gap in results["accuracy"].values() for g in by_gap})
-    lines = ["| k | " + " | ".join(plots.CELL_LABELS.get(c, c) for c in cell_names) + " |",
-             "| --- " * (len(cell_names) + 1) + "|"]
+    lines = [
+        "| k | " + " | ".join(plots.CELL_LABELS.get(c, c) for c in cell_names) + " |",
+        "| --- " * (len(cell_names) + 1) + "|",
+    ]
     for gap in gaps:
         row = []
         for cell in cell_names:
@@ -374,12 +418,16 @@ def summary_lines(results: dict) -> list[str]:
             steps = results["steps"][cell].get(str(gap))
             row.append("" if a is None else f"{a:.3f} ({steps:.0f} steps)")
         lines.append(f"| {gap} | " + " | ".join(row) + " |")
-    lines.append("| **largest k with ≥ {:.0%}** | ".format(results["threshold"])
-                 + " | ".join(f"**{results['largest_gap_at_threshold'][c]}**" for c in cell_names) + " |")
+    lines.append(
+        "| **largest k with ≥ {:.0%}** | ".format(results["threshold"])
+        + " | ".join(f"**{results['largest_gap_at_threshold'][c]}**" for c in cell_names)
+        + " |"
+    )
     return lines
 
 
 def main(argv: list[str] | None = None) -> dict:
     """`python experiments/long_memory.py` / `rnn-jax long-memory`: the sweep, its table, its files."""
-    return run_experiment(LongMemoryConfig, run, summary_lines, argv, smoke=SMOKE,
-                          outputs=["long_memory.png"])
+    return run_experiment(
+        LongMemoryConfig, run, summary_lines, argv, smoke=SMOKE, outputs=["long_memory.png"]
+    )

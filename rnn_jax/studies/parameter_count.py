@@ -50,8 +50,13 @@ def _imdb_model_counts(config: ParameterCountConfig) -> dict:
 
     counts = {}
     for model_name in ("simple_rnn", "lstm", "gru"):
-        train_config = TrainConfig(model=model_name, vocab_size=config.vocab_size, seq_len=config.seq_len,
-                                   embedding_size=config.input_size, hidden_size=config.hidden_size)
+        train_config = TrainConfig(
+            model=model_name,
+            vocab_size=config.vocab_size,
+            seq_len=config.seq_len,
+            embedding_size=config.input_size,
+            hidden_size=config.hidden_size,
+        )
         model = build_model(train_config)
         shapes = jax.eval_shape(lambda model=model: init_params(model, jax.random.key(0), config.seq_len))
         parts = {name: rnn_jax.num_params(tree) for name, tree in shapes.items()}
@@ -59,10 +64,11 @@ def _imdb_model_counts(config: ParameterCountConfig) -> dict:
         counts[model_name] = {
             "parts": parts,
             "total": sum(parts.values()),
-            "formula": {"embedding": num_ids * config.input_size,
-                        "rnn": GATES[model_name] * config.hidden_size
-                        * (config.hidden_size + config.input_size + 1),
-                        "head": config.hidden_size + 1},
+            "formula": {
+                "embedding": num_ids * config.input_size,
+                "rnn": GATES[model_name] * config.hidden_size * (config.hidden_size + config.input_size + 1),
+                "head": config.hidden_size + 1,
+            },
             "num_ids": num_ids,
         }
     return counts
@@ -74,10 +80,14 @@ def run(config: ParameterCountConfig) -> dict:
     runs.save_config(workdir, config)
     h, x = config.hidden_size, config.input_size
     key = jax.random.key(0)
-    built = {"simple_rnn": rnn_jax.init_simple_rnn(key, x, h), "lstm": rnn_jax.init_lstm(key, x, h),
-             "gru": rnn_jax.init_gru(key, x, h)}
+    built = {
+        "simple_rnn": rnn_jax.init_simple_rnn(key, x, h),
+        "lstm": rnn_jax.init_lstm(key, x, h),
+        "gru": rnn_jax.init_gru(key, x, h),
+    }
     results = {
-        "input_size": x, "hidden_size": h,
+        "input_size": x,
+        "hidden_size": h,
         "lecture": {
             "A_shape": list(built["simple_rnn"]["A"].shape),
             "formula_A": h * (h + x),
@@ -86,9 +96,14 @@ def run(config: ParameterCountConfig) -> dict:
             "built": rnn_jax.num_params(built["simple_rnn"]),
             "built_A": int(built["simple_rnn"]["A"].size),
         },
-        "cells": {name: {"formula": GATES[name] * h * (h + x + 1), "built": rnn_jax.num_params(params),
-                         "shapes": {k: list(v.shape) for k, v in params.items()}}
-                  for name, params in built.items()},
+        "cells": {
+            name: {
+                "formula": GATES[name] * h * (h + x + 1),
+                "built": rnn_jax.num_params(params),
+                "shapes": {k: list(v.shape) for k, v in params.items()},
+            }
+            for name, params in built.items()
+        },
     }
     try:
         results["imdb_models"] = _imdb_model_counts(config)
@@ -102,31 +117,43 @@ def run(config: ParameterCountConfig) -> dict:
 def summary_lines(results: dict) -> list[str]:
     """The numbers as Markdown (used by the script and the lecture report)."""
     h, x, lecture = results["hidden_size"], results["input_size"], results["lecture"]
-    lines = [f"A has shape {lecture['A_shape']} = shape(h) x (shape(h) + shape(x)): "
-             f"{h} x ({h} + {x}) = **{lecture['formula_A']:,}** numbers, + shape(h) = {h} for b = "
-             f"**{lecture['formula_A_plus_b']:,}**; the built Simple RNN holds **{lecture['built']:,}** "
-             f"(A: {lecture['built_A']:,}).", "",
-             "| cell | formula gates x h x (h + x + 1) | built |", "| --- | --- | --- |"]
+    lines = [
+        f"A has shape {lecture['A_shape']} = shape(h) x (shape(h) + shape(x)): "
+        f"{h} x ({h} + {x}) = **{lecture['formula_A']:,}** numbers, + shape(h) = {h} for b = "
+        f"**{lecture['formula_A_plus_b']:,}**; the built Simple RNN holds **{lecture['built']:,}** "
+        f"(A: {lecture['built_A']:,}).",
+        "",
+        "| cell | formula gates x h x (h + x + 1) | built |",
+        "| --- | --- | --- |",
+    ]
     for name, c in results["cells"].items():
         lines.append(f"| {name} | {c['formula']:,} | {c['built']:,} |")
     imdb = results.get("imdb_models", {})
     if "skipped" in imdb:
         lines += ["", f"IMDB classifiers: {imdb['skipped']}"]
     elif imdb:
-        lines += ["", "| IMDB classifier | embedding | recurrence | head | total |",
-                  "| --- | --- | --- | --- | --- |"]
+        lines += [
+            "",
+            "| IMDB classifier | embedding | recurrence | head | total |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         for name, m in imdb.items():
             p, f = m["parts"], m["formula"]
-            lines.append(f"| {name} | {p.get('embedding', 0):,} ({m['num_ids']:,} ids x {x}) "
-                         f"| {p.get('rnn', 0):,} (formula {f['rnn']:,}) | {p.get('head', 0):,} "
-                         f"| {m['total']:,} |")
-        lines += ["", "(Keras' SimpleRNN model of Chollet §6.2 has 320,000 + 2,080 + 33 = 322,113: its "
-                  "embedding has no rows for the padding and out-of-vocabulary ids.)"]
+            lines.append(
+                f"| {name} | {p.get('embedding', 0):,} ({m['num_ids']:,} ids x {x}) "
+                f"| {p.get('rnn', 0):,} (formula {f['rnn']:,}) | {p.get('head', 0):,} "
+                f"| {m['total']:,} |"
+            )
+        lines += [
+            "",
+            "(Keras' SimpleRNN model of Chollet §6.2 has 320,000 + 2,080 + 33 = 322,113: its "
+            "embedding has no rows for the padding and out-of-vocabulary ids.)",
+        ]
     return lines
 
 
 def main(argv: list[str] | None = None) -> dict:
     """`python experiments/parameter_count.py` / `rnn-jax parameter-count`: the counts, their table, files."""
-    return run_experiment(ParameterCountConfig, run, summary_lines, argv, smoke=SMOKE,
-                          outputs=["parameter_count.png"])
-
+    return run_experiment(
+        ParameterCountConfig, run, summary_lines, argv, smoke=SMOKE, outputs=["parameter_count.png"]
+    )

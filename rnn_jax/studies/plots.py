@@ -62,16 +62,24 @@ def plot_why_tanh(workdir: str | os.PathLike, path: str | os.PathLike) -> Path:
             finite = np.isfinite(ratio[:stop]) & (ratio[:stop] > 0)
             ax.plot(t[:stop][finite], ratio[:stop][finite], style, color=color, label=label, lw=1.6)
         if record["activation"] == "identity":
-            axes[0].plot(t[:n + 1], float(radius) ** t[:n + 1], "--", color="k", lw=0.7, alpha=0.6)
+            axes[0].plot(t[: n + 1], float(radius) ** t[: n + 1], "--", color="k", lw=0.7, alpha=0.6)
             info = results["radii"].get(str(radius), {})
             step = info.get("float32_first_inf_step")
             if step is not None:
                 axes[1].axvline(step, color=color, lw=0.8, ls="--")
-                axes[1].annotate(f"float32 inf at t={step}", (step, 1e-30), rotation=90, fontsize=8,
-                                 color=color, ha="right", va="bottom")
+                axes[1].annotate(
+                    f"float32 inf at t={step}",
+                    (step, 1e-30),
+                    rotation=90,
+                    fontsize=8,
+                    color=color,
+                    ha="right",
+                    va="bottom",
+                )
     for radius, info in results["radii"].items():
-        axes[0].annotate(f"{radius}^{n} = {info['theory']:.4g}", (n, info["theory"]), fontsize=8,
-                         ha="right", va="bottom")
+        axes[0].annotate(
+            f"{radius}^{n} = {info['theory']:.4g}", (n, info["theory"]), fontsize=8, ha="right", va="bottom"
+        )
     axes[0].set_title(f"zero inputs: ‖h_t‖/‖h_0‖ vs radius^t (dashed), t ≤ {n}")
     axes[1].set_title("float32 until overflow (no activation) vs tanh")
     for ax in axes:
@@ -124,8 +132,9 @@ def plot_long_memory(workdir: str | os.PathLike, path: str | os.PathLike) -> Pat
         ax.plot([int(g) for g in gaps], [by_gap[g] for g in gaps], "o-", color=f"C{i}", label=label)
         seeds = [r for r in records if r["cell"] == cell]
         if len({r["seed"] for r in seeds}) > 1:
-            ax.scatter([r["gap"] for r in seeds], [r["test_accuracy"] for r in seeds], s=10,
-                       color=f"C{i}", alpha=0.4)
+            ax.scatter(
+                [r["gap"] for r in seeds], [r["test_accuracy"] for r in seeds], s=10, color=f"C{i}", alpha=0.4
+            )
     ax.axhline(results["threshold"], color="k", lw=0.8, ls="--", label=f"{results['threshold']:.0%}")
     ax.axhline(results["chance"], color="gray", lw=0.8, ls=":", label="chance")
     ax.set_xlabel("gap k: steps from the answer to the query")
@@ -148,8 +157,9 @@ def plot_parameter_count(workdir: str | os.PathLike, path: str | os.PathLike) ->
     ax.bar([i - 0.2 for i in x], [cells[n]["formula"] for n in names], width=0.4, label="formula")
     ax.bar([i + 0.2 for i in x], [cells[n]["built"] for n in names], width=0.4, label="built model")
     for i, n in enumerate(names):
-        ax.annotate(f"{cells[n]['built']:,}", (i + 0.2, cells[n]["built"]), ha="center", va="bottom",
-                    fontsize=8)
+        ax.annotate(
+            f"{cells[n]['built']:,}", (i + 0.2, cells[n]["built"]), ha="center", va="bottom", fontsize=8
+        )
     ax.set_xticks(list(x), [CELL_LABELS.get(n, n) for n in names])
     ax.set_ylabel("parameters")
     ax.set_title(f"shape(h) = {results['hidden_size']}, shape(x) = {results['input_size']}")

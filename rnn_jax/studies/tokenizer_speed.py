@@ -49,10 +49,18 @@ def run(config: TokenizerSpeedConfig) -> dict:
         ids, lengths = encode(words, vocab, config.seq_len, "post")
         wall.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
-    return {"num_reviews": len(texts), "num_words": int(sum(map(len, words))), "vocab_size": len(vocab),
-            "seq_len": config.seq_len, "wall_seconds": wall, "cpu_seconds": cpu,
-            "best_wall_seconds": min(wall), "best_cpu_seconds": min(cpu),
-            "load_average": os.getloadavg()[0], "cpu_count": os.cpu_count()}
+    return {
+        "num_reviews": len(texts),
+        "num_words": int(sum(map(len, words))),
+        "vocab_size": len(vocab),
+        "seq_len": config.seq_len,
+        "wall_seconds": wall,
+        "cpu_seconds": cpu,
+        "best_wall_seconds": min(wall),
+        "best_cpu_seconds": min(cpu),
+        "load_average": os.getloadavg()[0],
+        "cpu_count": os.cpu_count(),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:

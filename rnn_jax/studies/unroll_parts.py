@@ -44,8 +44,9 @@ SHAPES = {"lecture": (32, 500, 32, 32), "medium": (64, 200, 128, 256), "large": 
 class PartsConfig:
     """Timing the parts of the Simple RNN's fused fwd+bwd."""
 
-    shapes: str = dataclasses.field(default="medium,lecture", metadata={
-        "help": f"comma-separated named shapes B,T,F,H: {SHAPES}"})
+    shapes: str = dataclasses.field(
+        default="medium,lecture", metadata={"help": f"comma-separated named shapes B,T,F,H: {SHAPES}"}
+    )
     repeats: int = dataclasses.field(default=20, metadata={"help": "timed rounds (median, min)"})
     seed: int = dataclasses.field(default=0, metadata={"help": "PRNG seed of data and round order"})
     out: str = dataclasses.field(default="results/benchmark/parts", metadata={"help": "output folder"})
@@ -64,25 +65,26 @@ def _forward_transposed_per_step(h0, A, b, xs):
     def body(h, x_t):
         h = jnp.tanh(h @ A_h.T + x_t @ A_x.T + b)
         return h, h
+
     return jax.lax.scan(body, h0, jnp.swapaxes(xs, 0, 1))[1]
 
 
 def _backward_scan(A, S, g):
     """dz = (dh + g_t) (1 - s_t^2); dh = dz @ A_h, over T steps in reverse."""
-    A_h = A[:, :S.shape[-1]]
+    A_h = A[:, : S.shape[-1]]
 
     def body(dh, inputs):
         g_t, s_t = inputs
         dz = (dh + g_t) * (1 - s_t * s_t)
         return dz @ A_h, dz
+
     return jax.lax.scan(body, jnp.zeros(S.shape[1:]), (g, S), reverse=True)
 
 
 def _backward_two_scans(A, S, g):
     """The same work as two independent half-batch scans."""
     half = S.shape[1] // 2
-    return (_backward_scan(A, S[:, :half], g[:, :half]),
-            _backward_scan(A, S[:, half:], g[:, half:]))
+    return (_backward_scan(A, S[:, :half], g[:, :half]), _backward_scan(A, S[:, half:], g[:, half:]))
 
 
 def _weight_grads(h0, dZ, S, xs):
@@ -139,8 +141,13 @@ def run(config: PartsConfig) -> dict:
     key = jax.random.PRNGKey(config.seed)
     order = random.Random(config.seed)
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    results = {"backend": jax.default_backend(), "jax": jax.__version__, "cpus_allowed": affinity,
-               "loadavg_start": os.getloadavg()[0], "rows": []}
+    results = {
+        "backend": jax.default_backend(),
+        "jax": jax.__version__,
+        "cpus_allowed": affinity,
+        "loadavg_start": os.getloadavg()[0],
+        "rows": [],
+    }
     names = [s.strip() for s in config.shapes.split(",") if s.strip()]
     unknown = [name for name in names if name not in SHAPES]
     if unknown:  # before any timing, so that a typo does not cost a whole run
@@ -148,9 +155,16 @@ def run(config: PartsConfig) -> dict:
     for name in names:
         parts = {label: (jax.jit(fn), args) for label, (fn, args) in _parts(SHAPES[name], key).items()}
         for label, values in _time_parts(parts, config.repeats, order).items():
-            results["rows"].append({"shape": name, "B,T,F,H": list(SHAPES[name]), "part": label,
-                                    "median_ms": statistics.median(values) * 1e3,
-                                    "min_ms": min(values) * 1e3, "rounds": len(values)})
+            results["rows"].append(
+                {
+                    "shape": name,
+                    "B,T,F,H": list(SHAPES[name]),
+                    "part": label,
+                    "median_ms": statistics.median(values) * 1e3,
+                    "min_ms": min(values) * 1e3,
+                    "rounds": len(values),
+                }
+            )
     results["loadavg_end"] = os.getloadavg()[0]
     workdir = runs.make_workdir(config.out)
     runs.save_config(workdir, config)
@@ -160,9 +174,13 @@ def run(config: PartsConfig) -> dict:
 
 
 def summary_lines(results: dict) -> list[str]:
-    lines = [f"backend {results['backend']}, jax {results['jax']}, CPUs allowed {results['cpus_allowed']}, "
-             f"load average {results['loadavg_start']:.2f} -> {results['loadavg_end']:.2f}", "",
-             "| shape (B,T,F,H) | part | median ms | min ms |", "| --- | --- | ---: | ---: |"]
+    lines = [
+        f"backend {results['backend']}, jax {results['jax']}, CPUs allowed {results['cpus_allowed']}, "
+        f"load average {results['loadavg_start']:.2f} -> {results['loadavg_end']:.2f}",
+        "",
+        "| shape (B,T,F,H) | part | median ms | min ms |",
+        "| --- | --- | ---: | ---: |",
+    ]
     for r in results["rows"]:
         shape = ",".join(map(str, r["B,T,F,H"]))
         lines.append(f"| {r['shape']} ({shape}) | {r['part']} | {r['median_ms']:.3g} | {r['min_ms']:.3g} |")
@@ -176,4 +194,3 @@ def main(argv: Sequence[str] | None = None) -> dict:
     print("\n".join(summary_lines(results)))
     print(f"wrote {config.out}/results.json and results.md")
     return results
-

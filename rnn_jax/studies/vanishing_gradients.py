@@ -47,18 +47,27 @@ class VanishingGradientsConfig:
     seq_len: int = _field(500, "T, steps of the sequence (the lecture's 100 and beyond)")
     radii: str = _field("0.5,0.9,1.0,1.5,3.0", "comma-separated spectral radii of the Simple RNN's A_h")
     gated_cells: bool = _field(True, "also an LSTM and a GRU at their default initialisation")
-    imdb_run: str | None = _field("runs/imdb/simple_rnn_seed0",
-                                  "run folder of a trained IMDB Simple RNN (None: skip; missing: say so)")
-    imdb_lstm_run: str | None = _field("runs/imdb/lstm_seed0",
-                                       "run folder of a trained IMDB LSTM (None: skip; missing: say so)")
-    data_dir: str | None = _field(None, "TFDS data dir for the review fed to the IMDB models "
-                                        "(None: $TFDS_DATA_DIR or ../shared/tfds)")
+    imdb_run: str | None = _field(
+        "runs/imdb/simple_rnn_seed0", "run folder of a trained IMDB Simple RNN (None: skip; missing: say so)"
+    )
+    imdb_lstm_run: str | None = _field(
+        "runs/imdb/lstm_seed0", "run folder of a trained IMDB LSTM (None: skip; missing: say so)"
+    )
+    data_dir: str | None = _field(
+        None, "TFDS data dir for the review fed to the IMDB models (None: $TFDS_DATA_DIR or ../shared/tfds)"
+    )
     float64: bool = _field(True, "compute in float64 (float32 underflows to 0 near 1e-45)")
     seed: int = _field(0, "seed of the parameters and of the random inputs")
 
 
-SMOKE = {"input_size": 3, "hidden_size": 4, "seq_len": 101, "radii": "0.9,1.5", "imdb_run": None,
-         "imdb_lstm_run": None}
+SMOKE = {
+    "input_size": 3,
+    "hidden_size": 4,
+    "seq_len": 101,
+    "radii": "0.9,1.5",
+    "imdb_run": None,
+    "imdb_lstm_run": None,
+}
 
 
 def _parse_radii(text: str) -> list[float]:
@@ -81,10 +90,12 @@ def _curve(step_fn, params, xs) -> dict:
         return input_norms["frobenius"], input_norms["spectral"], step_norms
 
     frobenius, spectral, step_norms = norms_of(params, xs)
-    return {"t": list(range(1, xs.shape[0] + 1)),
-            "frobenius": np.asarray(frobenius, np.float64).tolist(),
-            "spectral": np.asarray(spectral, np.float64).tolist(),
-            "step_spectral": np.asarray(step_norms, np.float64).tolist()}
+    return {
+        "t": list(range(1, xs.shape[0] + 1)),
+        "frobenius": np.asarray(frobenius, np.float64).tolist(),
+        "spectral": np.asarray(spectral, np.float64).tolist(),
+        "step_spectral": np.asarray(step_norms, np.float64).tolist(),
+    }
 
 
 def _summary(curve: dict) -> dict:
@@ -97,9 +108,11 @@ def _summary(curve: dict) -> dict:
         "ratio_100_to_2": frobenius[99] / frobenius[1] if len(frobenius) >= 100 and frobenius[1] else None,
         # the observed shrink factor per step between t = 2 and t = 100: (ratio)^(1/98)
         "observed_step_factor": (frobenius[99] / frobenius[1]) ** (1 / 98)
-        if len(frobenius) >= 100 and frobenius[1] and frobenius[99] > 0 else None,
+        if len(frobenius) >= 100 and frobenius[1] and frobenius[99] > 0
+        else None,
         # exp(mean log ||J_t||): the per-step factor that bounds the decay (||prod J|| <= prod ||J||)
-        "geometric_mean_step_norm": float(np.exp(np.mean(np.log(np.maximum(step, 1e-300))))) if step.size
+        "geometric_mean_step_norm": float(np.exp(np.mean(np.log(np.maximum(step, 1e-300)))))
+        if step.size
         else None,
         "mean_step_norm": float(step.mean()) if step.size else None,
     }
@@ -110,8 +123,13 @@ def _review_ids(train_config, vocab, data_dir, seq_len: int) -> tuple[np.ndarray
     from rnn_jax.data.imdb import load_imdb
     from rnn_jax.data.tokenizer import encode, tokenize
 
-    raw = load_imdb(data_dir or train_config.data_dir, max_train_examples=1, max_eval_examples=300,
-                    num_validation=train_config.num_validation, download=False)
+    raw = load_imdb(
+        data_dir or train_config.data_dir,
+        max_train_examples=1,
+        max_eval_examples=300,
+        num_validation=train_config.num_validation,
+        download=False,
+    )
     words = tokenize(raw["test"].texts)
     for index, review in enumerate(words):
         if len(review) >= seq_len:
@@ -124,8 +142,10 @@ def _imdb_curve(run_dir: str, cell: str, config: VanishingGradientsConfig, dtype
     """The trained model's curve on a real review, or (None, why not)."""
     path = Path(run_dir)
     if not (path / "best_params").exists():
-        return None, (f"no finished IMDB {cell} run at {path} (train one with `python "
-                      f"experiments/imdb_sentiment.py --model {cell} --workdir {path}`); skipped")
+        return None, (
+            f"no finished IMDB {cell} run at {path} (train one with `python "
+            f"experiments/imdb_sentiment.py --model {cell} --workdir {path}`); skipped"
+        )
     from rnn_jax.studies.imdb import load_run
 
     train_config, params, vocab = load_run(path)
@@ -158,19 +178,24 @@ def _jobs(config: VanishingGradientsConfig, radii: list[float]) -> list[tuple]:
     jobs = [(f"simple_rnn_radius_{r}", f"Simple RNN, radius {r}", "simple_rnn", r) for r in radii]
     if config.gated_cells:
         jobs += [("lstm", "LSTM (forget bias 1)", "lstm", None), ("gru", "GRU", "gru", None)]
-    jobs += [("imdb_simple_rnn", "Simple RNN trained on IMDB", "imdb:simple_rnn", config.imdb_run),
-             ("imdb_lstm", "LSTM trained on IMDB", "imdb:lstm", config.imdb_lstm_run)]
+    jobs += [
+        ("imdb_simple_rnn", "Simple RNN trained on IMDB", "imdb:simple_rnn", config.imdb_run),
+        ("imdb_lstm", "LSTM trained on IMDB", "imdb:lstm", config.imdb_lstm_run),
+    ]
     return jobs
 
 
 def _random_model_curve(config: VanishingGradientsConfig, kind: str, radius, key_params, xs, dtype) -> dict:
     """The curve of a randomly initialised model: a Simple RNN at `radius`, or an LSTM or GRU."""
     if kind == "simple_rnn":
-        params = rnn_jax.init_simple_rnn(key_params, config.input_size, config.hidden_size,
-                                         recurrent_scale=radius, dtype=dtype)
+        params = rnn_jax.init_simple_rnn(
+            key_params, config.input_size, config.hidden_size, recurrent_scale=radius, dtype=dtype
+        )
         return _curve(rnn_jax.simple_rnn_step, params, xs)
-    init, step = {"lstm": (rnn_jax.init_lstm, rnn_jax.lstm_step),
-                  "gru": (rnn_jax.init_gru, rnn_jax.gru_step)}[kind]
+    init, step = {
+        "lstm": (rnn_jax.init_lstm, rnn_jax.lstm_step),
+        "gru": (rnn_jax.init_gru, rnn_jax.gru_step),
+    }[kind]
     return _curve(step, init(key_params, config.input_size, config.hidden_size, dtype=dtype), xs)
 
 
@@ -184,8 +209,12 @@ def run(config: VanishingGradientsConfig, *, progress: bool = True) -> dict:
     workdir = runs.make_workdir(config.workdir)
     runs.save_config(workdir, config)
     (workdir / runs.METRICS_FILE).unlink(missing_ok=True)
-    results = {"dtype": "float64" if config.float64 else "float32", "seq_len": config.seq_len,
-               "models": {}, "notes": []}
+    results = {
+        "dtype": "float64" if config.float64 else "float32",
+        "seq_len": config.seq_len,
+        "models": {},
+        "notes": [],
+    }
     with jax.enable_x64(config.float64):
         dtype = jnp.float64 if config.float64 else jnp.float32
         key_params, key_xs = jax.random.split(jax.random.key(config.seed))
@@ -203,8 +232,11 @@ def run(config: VanishingGradientsConfig, *, progress: bool = True) -> dict:
             else:
                 curve = _random_model_curve(config, kind, arg, key_params, xs, dtype)
             runs.append_metrics(workdir, {"model": name, "label": label, **curve})
-            results["models"][name] = {"label": label, **_summary(curve),
-                                       **({"source": curve["source"]} if "source" in curve else {})}
+            results["models"][name] = {
+                "label": label,
+                **_summary(curve),
+                **({"source": curve["source"]} if "source" in curve else {}),
+            }
     runs.save_results(workdir, results)
     analysis_plots.plot_vanishing_gradients(workdir, workdir / "vanishing_gradients.png")
     return results
@@ -213,10 +245,13 @@ def run(config: VanishingGradientsConfig, *, progress: bool = True) -> dict:
 def summary_lines(results: dict) -> list[str]:
     """The lecture's claim as a Markdown table: ||dh_100/dx_1|| beside ||dh_2/dx_1||."""
     steps = [t for t in ("2", "10", "100", "500") if int(t) <= results["seq_len"]]
-    lines = ["| model | " + " | ".join(f"‖∂h_{t}/∂x_1‖" for t in steps)
-             + " | ‖∂h_100/∂x_1‖ / ‖∂h_2/∂x_1‖ | observed factor per step (t = 2..100) "
-             "| bound exp(mean log ‖J_t‖₂) |",
-             "| --- " * (len(steps) + 4) + "|"]
+    lines = [
+        "| model | "
+        + " | ".join(f"‖∂h_{t}/∂x_1‖" for t in steps)
+        + " | ‖∂h_100/∂x_1‖ / ‖∂h_2/∂x_1‖ | observed factor per step (t = 2..100) "
+        "| bound exp(mean log ‖J_t‖₂) |",
+        "| --- " * (len(steps) + 4) + "|",
+    ]
     for m in results["models"].values():
         ratio, geometric = m["ratio_100_to_2"], m["geometric_mean_step_norm"]
         ratio_text = "n/a" if ratio is None else f"{ratio:.3g}"
@@ -230,6 +265,6 @@ def summary_lines(results: dict) -> list[str]:
 
 def main(argv: list[str] | None = None) -> dict:
     """`python experiments/vanishing_gradients.py` / `rnn-jax vanishing-gradients`: curves, table, files."""
-    return run_experiment(VanishingGradientsConfig, run, summary_lines, argv, smoke=SMOKE,
-                          outputs=["vanishing_gradients.png"])
-
+    return run_experiment(
+        VanishingGradientsConfig, run, summary_lines, argv, smoke=SMOKE, outputs=["vanishing_gradients.png"]
+    )

@@ -49,7 +49,8 @@ def checkpoint_manager(workdir: Path, *, writer: bool):
         options = {"create": False, "multiprocessing_options": _this_process_only()}
     return ocp.CheckpointManager(
         (workdir / CHECKPOINT_DIR).absolute(),
-        options=ocp.CheckpointManagerOptions(max_to_keep=2, enable_async_checkpointing=False, **options))
+        options=ocp.CheckpointManagerOptions(max_to_keep=2, enable_async_checkpointing=False, **options),
+    )
 
 
 def has_checkpoints(workdir: Path) -> bool:
@@ -64,9 +65,14 @@ def save(manager, step: int, state: Any, best_params: Any, meta: dict) -> float:
     start = time.perf_counter()
     if jax.process_count() > 1:  # host copies of the replicated state, written by process 0 alone
         state = jax.device_get(state)
-    manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave({"train_state": state, "best_params": best_params}),
-        meta=ocp.args.JsonSave(meta)), force=True)
+    manager.save(
+        step,
+        args=ocp.args.Composite(
+            state=ocp.args.StandardSave({"train_state": state, "best_params": best_params}),
+            meta=ocp.args.JsonSave(meta),
+        ),
+        force=True,
+    )
     manager.wait_until_finished()
     return time.perf_counter() - start
 
@@ -93,9 +99,15 @@ def _restore_step(manager, step: int, abstract_state: Any, abstract_params: Any)
     import orbax.checkpoint as ocp
 
     with _quiet_failures():
-        restored = manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore({"train_state": abstract_state, "best_params": abstract_params}),
-            meta=ocp.args.JsonRestore()))
+        restored = manager.restore(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(
+                    {"train_state": abstract_state, "best_params": abstract_params}
+                ),
+                meta=ocp.args.JsonRestore(),
+            ),
+        )
     return restored.state["train_state"], restored.state["best_params"], restored.meta
 
 
@@ -111,8 +123,10 @@ def restore_latest(workdir: Path, abstract_state: Any, abstract_params: Any, *, 
     manager = checkpoint_manager(workdir, writer=writer)
     steps = sorted(manager.all_steps(), reverse=True)
     if not steps:
-        raise RunNotFoundError(f"cannot resume: no checkpoint in {workdir / CHECKPOINT_DIR}; run without "
-                          "--resume to start this run from the beginning")
+        raise RunNotFoundError(
+            f"cannot resume: no checkpoint in {workdir / CHECKPOINT_DIR}; run without "
+            "--resume to start this run from the beginning"
+        )
     failures = []
     for step in steps:
         try:
@@ -120,11 +134,17 @@ def restore_latest(workdir: Path, abstract_state: Any, abstract_params: Any, *, 
         except Exception as err:  # orbax raises many kinds (ValueError, KeyError, OSError, tensorstore)
             reason = f"{type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''}"
             failures.append(f"{step} ({reason})")
-            print(f"warning: checkpoint {workdir / CHECKPOINT_DIR / str(step)} cannot be read ({reason}); "
-                  "trying the one before it", file=sys.stderr, flush=True)
+            print(
+                f"warning: checkpoint {workdir / CHECKPOINT_DIR / str(step)} cannot be read ({reason}); "
+                "trying the one before it",
+                file=sys.stderr,
+                flush=True,
+            )
             manager = _set_aside(manager, workdir, step, writer=writer)
-    raise CheckpointError(f"cannot resume {workdir}: no checkpoint can be read (steps "
-                          f"{'; '.join(failures)}); start the run again without --resume in a new --workdir")
+    raise CheckpointError(
+        f"cannot resume {workdir}: no checkpoint can be read (steps "
+        f"{'; '.join(failures)}); start the run again without --resume in a new --workdir"
+    )
 
 
 def _set_aside(manager, workdir: Path, step: int, *, writer: bool):
@@ -166,5 +186,6 @@ def load_params(path: Path, abstract_params: Any) -> Any:
         with _quiet_failures(), ocp.StandardCheckpointer() as checkpointer:
             return checkpointer.restore(path, abstract_params)
     except Exception as err:
-        raise CheckpointError(f"{path} is corrupt or does not match config.json "
-                              f"({type(err).__name__}: {err})") from err
+        raise CheckpointError(
+            f"{path} is corrupt or does not match config.json ({type(err).__name__}: {err})"
+        ) from err

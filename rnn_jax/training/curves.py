@@ -8,8 +8,9 @@ from pathlib import Path
 from rnn_jax.training import runs
 
 
-def plot_training_curves(workdir: str | os.PathLike, path: str | os.PathLike | None = None,
-                         title: str | None = None) -> Path:
+def plot_training_curves(
+    workdir: str | os.PathLike, path: str | os.PathLike | None = None, title: str | None = None
+) -> Path:
     """Each metric per epoch, training vs validation, one panel each, with the best epoch marked.
 
     Args:
@@ -31,14 +32,22 @@ def plot_training_curves(workdir: str | os.PathLike, path: str | os.PathLike | N
         raise ValueError(f"{Path(workdir) / runs.METRICS_FILE} holds no epochs to plot")
     path = Path(path) if path is not None else Path(workdir) / "curves.png"
     epochs = [r["epoch"] for r in records]
-    names = [k.removeprefix("train_") for k in records[0] if k.startswith("train_")
-             and f"validation_{k.removeprefix('train_')}" in records[0]]
+    names = [
+        k.removeprefix("train_")
+        for k in records[0]
+        if k.startswith("train_") and f"validation_{k.removeprefix('train_')}" in records[0]
+    ]
     fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.8), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         scale, unit = (100.0, " (%)") if name == "accuracy" else (1.0, UNITS.get(name, ""))
         for split, style in (("train", "o-"), ("validation", "s-")):
-            ax.plot(epochs, [_number(r.get(f"{split}_{name}")) * scale for r in records], style, label=split,
-                    markersize=4)
+            ax.plot(
+                epochs,
+                [_number(r.get(f"{split}_{name}")) * scale for r in records],
+                style,
+                label=split,
+                markersize=4,
+            )
         ax.set_xlabel("epoch")
         ax.set_ylabel(name + unit)
         ax.grid(alpha=0.3)

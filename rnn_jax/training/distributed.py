@@ -63,6 +63,7 @@ class ProcessCountMismatchError(UserError, ValueError):
 
 # ----------------------------------------------------------------------------- processes
 
+
 class ClusterSpec(NamedTuple):
     """A resolved multi-process setting; `None` fields are left to JAX's cluster auto-detection.
 
@@ -80,6 +81,7 @@ def detected_cluster() -> str | None:
     """The name of the cluster environment JAX would auto-detect (e.g. "slurm"), or None."""
     try:  # JAX keeps its detectors in a private registry; without it we simply detect nothing.
         from jax._src import clusters
+
         for env in clusters.ClusterEnv._cluster_types:
             if not getattr(env, "opt_in_only_method", False) and env.is_env_present():
                 return getattr(env, "name", env.__name__)
@@ -93,8 +95,9 @@ def parse_address(address: str) -> tuple[str, int]:
     host, sep, port = str(address).rpartition(":")
     host = host.strip("[]")  # "[::1]:1234"
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"coordinator_address must look like host:port (e.g. 127.0.0.1:1234), "
-                         f"got {address!r}")
+        raise ConfigError(
+            f"coordinator_address must look like host:port (e.g. 127.0.0.1:1234), got {address!r}"
+        )
     return host, int(port)
 
 
@@ -110,20 +113,28 @@ def _int_from_env(environ: Mapping[str, str], name: str) -> int | None:
 
 def validate_cluster(num_processes: int | None, process_id: int | None) -> None:
     """ValueError unless `num_processes >= 1` and `0 <= process_id < num_processes` (None: unchecked)."""
-    if num_processes is not None and (isinstance(num_processes, bool) or not isinstance(num_processes, int)
-                                      or num_processes < 1):
+    if num_processes is not None and (
+        isinstance(num_processes, bool) or not isinstance(num_processes, int) or num_processes < 1
+    ):
         raise ConfigError(f"num_processes must be a positive int, got {num_processes!r}")
     if process_id is not None:
         if isinstance(process_id, bool) or not isinstance(process_id, int) or process_id < 0:
             raise ConfigError(f"process_id must be a non-negative int, got {process_id!r}")
         if num_processes is not None and process_id >= num_processes:
-            raise ConfigError(f"process_id {process_id} is out of range for num_processes {num_processes}: "
-                             f"the ids are 0..{num_processes - 1}, one per process")
+            raise ConfigError(
+                f"process_id {process_id} is out of range for num_processes {num_processes}: "
+                f"the ids are 0..{num_processes - 1}, one per process"
+            )
 
 
-def resolve_cluster(coordinator_address: str | None = None, num_processes: int | None = None,
-                    process_id: int | None = None, *, auto_detect: bool = True,
-                    environ: Mapping[str, str] | None = None) -> ClusterSpec | None:
+def resolve_cluster(
+    coordinator_address: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    *,
+    auto_detect: bool = True,
+    environ: Mapping[str, str] | None = None,
+) -> ClusterSpec | None:
     """Decides whether this is a multi-process run and with which settings.
 
     Each setting is taken from its argument, else from its environment variable
@@ -138,11 +149,16 @@ def resolve_cluster(coordinator_address: str | None = None, num_processes: int |
       ValueError: a setting is malformed, or only some are given outside a detected cluster.
     """
     environ = os.environ if environ is None else environ
-    given = {"coordinator_address": coordinator_address, "num_processes": num_processes,
-             "process_id": process_id}
-    from_env = {"coordinator_address": environ.get(ENV_COORDINATOR_ADDRESS) or None,
-                "num_processes": _int_from_env(environ, ENV_NUM_PROCESSES),
-                "process_id": _int_from_env(environ, ENV_PROCESS_ID)}
+    given = {
+        "coordinator_address": coordinator_address,
+        "num_processes": num_processes,
+        "process_id": process_id,
+    }
+    from_env = {
+        "coordinator_address": environ.get(ENV_COORDINATOR_ADDRESS) or None,
+        "num_processes": _int_from_env(environ, ENV_NUM_PROCESSES),
+        "process_id": _int_from_env(environ, ENV_PROCESS_ID),
+    }
     values = {k: given[k] if given[k] is not None else from_env[k] for k in given}
     if all(v is None for v in given.values()):
         source = "environment"
@@ -155,14 +171,20 @@ def resolve_cluster(coordinator_address: str | None = None, num_processes: int |
         return ClusterSpec(None, None, None, cluster)
     missing = [k for k, v in values.items() if v is None]
     if missing and cluster is None:
-        raise ConfigError(f"a multi-process run needs --coordinator_address, --num_processes and "
-                         f"--process_id (or ${ENV_COORDINATOR_ADDRESS}, ${ENV_NUM_PROCESSES}, "
-                         f"${ENV_PROCESS_ID}); missing: {', '.join(missing)}")
+        raise ConfigError(
+            f"a multi-process run needs --coordinator_address, --num_processes and "
+            f"--process_id (or ${ENV_COORDINATOR_ADDRESS}, ${ENV_NUM_PROCESSES}, "
+            f"${ENV_PROCESS_ID}); missing: {', '.join(missing)}"
+        )
     if values["coordinator_address"] is not None:
         parse_address(values["coordinator_address"])
     validate_cluster(values["num_processes"], values["process_id"])
-    return ClusterSpec(values["coordinator_address"], values["num_processes"], values["process_id"],
-                       source if not missing else f"{source}+{cluster}")
+    return ClusterSpec(
+        values["coordinator_address"],
+        values["num_processes"],
+        values["process_id"],
+        source if not missing else f"{source}+{cluster}",
+    )
 
 
 def wait_for_coordinator(address: str, timeout: float, *, process_id: int | None = None) -> None:
@@ -182,7 +204,8 @@ def wait_for_coordinator(address: str, timeout: float, *, process_id: int | None
                 f"{who} could not reach the coordinator at {address} within {timeout:g} s "
                 f"({type(last_error).__name__}: {last_error}). Start process 0 with the same "
                 "--coordinator_address (it listens there), check the host name, port and firewall, "
-                "or raise --distributed_timeout.")
+                "or raise --distributed_timeout."
+            )
         time.sleep(0.2)
 
 
@@ -193,8 +216,10 @@ def check_port_free(address: str) -> None:
         try:
             probe.bind(("", port))
         except OSError as err:
-            raise ConfigError(f"the coordinator port {port} of {address} is already in use on this machine "
-                             f"({err.strerror}): another run may be using it; choose another port") from None
+            raise ConfigError(
+                f"the coordinator port {port} of {address} is already in use on this machine "
+                f"({err.strerror}): another run may be using it; choose another port"
+            ) from None
 
 
 def _start_watchdog(spec: ClusterSpec, timeout: float) -> threading.Event:
@@ -210,7 +235,8 @@ def _start_watchdog(spec: ClusterSpec, timeout: float) -> threading.Event:
             f"cluster at {spec.coordinator_address} did not assemble ({expected} processes expected). "
             "Every process must be started with the same --coordinator_address and --num_processes "
             "and its own --process_id in 0..num_processes-1; check that all of them are running, or "
-            "raise --distributed_timeout.\n")
+            "raise --distributed_timeout.\n"
+        )
         sys.stderr.flush()
         os._exit(TIMEOUT_EXIT_CODE)  # the main thread is blocked inside JAX's C++ start-up
 
@@ -245,9 +271,12 @@ def initialize(spec: ClusterSpec | None, *, timeout: float = 60) -> None:
             wait_for_coordinator(spec.coordinator_address, timeout, process_id=spec.process_id)
     done = _start_watchdog(spec, timeout)
     try:
-        jax.distributed.initialize(coordinator_address=spec.coordinator_address,
-                                   num_processes=spec.num_processes, process_id=spec.process_id,
-                                   initialization_timeout=int(timeout) + _JAX_GRACE_SECONDS)
+        jax.distributed.initialize(
+            coordinator_address=spec.coordinator_address,
+            num_processes=spec.num_processes,
+            process_id=spec.process_id,
+            initialization_timeout=int(timeout) + _JAX_GRACE_SECONDS,
+        )
     finally:
         done.set()
     _check_process_counts(spec.num_processes)
@@ -264,7 +293,8 @@ def _check_process_counts(num_processes: int | None) -> None:
         raise ProcessCountMismatchError(
             f"the processes were started with different num_processes: {everyone.tolist()} (one per "
             f"process, -1: auto-detected), but {actual} processes joined; start every process with the "
-            f"same --num_processes")
+            f"same --num_processes"
+        )
 
 
 def is_main_process() -> bool:
@@ -273,6 +303,7 @@ def is_main_process() -> bool:
 
 
 # ----------------------------------------------------------------------------- mesh and shardings
+
 
 def make_mesh(num_devices: int | None = None) -> Mesh:
     """A one-axis mesh (`data`) over `num_devices` devices (None: all), the same share from each process.
@@ -291,9 +322,11 @@ def make_mesh(num_devices: int | None = None) -> Mesh:
     if isinstance(num_devices, bool) or not isinstance(num_devices, int) or num_devices < 1:
         raise ConfigError(f"num_devices must be a positive int or None, got {num_devices!r}")
     if num_devices > len(devices):
-        raise ConfigError(f"num_devices {num_devices} but only {len(devices)} {devices[0].platform} devices "
-                         "are visible; for simulated CPU devices start Python with "
-                         f"XLA_FLAGS=--xla_force_host_platform_device_count={num_devices}")
+        raise ConfigError(
+            f"num_devices {num_devices} but only {len(devices)} {devices[0].platform} devices "
+            "are visible; for simulated CPU devices start Python with "
+            f"XLA_FLAGS=--xla_force_host_platform_device_count={num_devices}"
+        )
     if num_devices % num_processes:
         raise ConfigError(f"num_devices {num_devices} does not split evenly over {num_processes} processes")
     per_process = num_devices // num_processes
@@ -321,9 +354,11 @@ def check_batch_size(batch_size: int, mesh: Mesh, name: str = "batch_size") -> N
         lower = (batch_size // num_devices) * num_devices
         upper = lower + num_devices
         hint = f"{lower} or {upper}" if lower else f"{upper}"
-        raise ConfigError(f"the global {name} {batch_size} is not divisible by the {num_devices} devices "
-                         f"of the mesh (each device takes an equal share): use {hint}, or "
-                         "--num_devices that divides it")
+        raise ConfigError(
+            f"the global {name} {batch_size} is not divisible by the {num_devices} devices "
+            f"of the mesh (each device takes an equal share): use {hint}, or "
+            "--num_devices that divides it"
+        )
 
 
 def local_rows(batch_size: int, mesh: Mesh, batch_axis: int = 0) -> slice:
@@ -386,5 +421,9 @@ def put_batch(tree: Any, mesh: Mesh, batch_axis: int = 0) -> Any:
 def describe(mesh: Mesh) -> dict[str, Any]:
     """What the run used, for results.json: devices, processes, device kind and platform."""
     first = mesh.devices.flat[0]
-    return {"num_devices": int(mesh.devices.size), "num_processes": jax.process_count(),
-            "device_kind": first.device_kind, "platform": first.platform}
+    return {
+        "num_devices": int(mesh.devices.size),
+        "num_processes": jax.process_count(),
+        "device_kind": first.device_kind,
+        "platform": first.platform,
+    }

@@ -122,13 +122,19 @@ class TrainState:
 def create_train_state(task: Task, tx: optax.GradientTransformation, key: jax.Array) -> TrainState:
     """Initial parameters from `key`, a fresh optimizer state, step 0, zero sums, the initial carry."""
     params = task.init_params(key)
-    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
-                      skipped_updates=jnp.zeros((), jnp.int32), sums=task.zero_sums(),
-                      carry=task.init_carry())
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        opt_state=tx.init(params),
+        skipped_updates=jnp.zeros((), jnp.int32),
+        sums=task.zero_sums(),
+        carry=task.init_carry(),
+    )
 
 
-def train_step(state: TrainState, batch: Any, key: jax.Array, *, task: Task,
-               tx: optax.GradientTransformation) -> TrainState:
+def train_step(
+    state: TrainState, batch: Any, key: jax.Array, *, task: Task, tx: optax.GradientTransformation
+) -> TrainState:
     """One Optax update on `task.loss`; skipped when the loss or a gradient is not finite.
 
     The carry enters as a constant (no gradient flows into earlier steps: truncated backpropagation
@@ -141,14 +147,19 @@ def train_step(state: TrainState, batch: Any, key: jax.Array, *, task: Task,
     (loss, (sums, carry)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    finite = jnp.isfinite(loss) & jnp.all(jnp.stack(
-        [jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)]))
+    finite = jnp.isfinite(loss) & jnp.all(
+        jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)])
+    )
     keep = functools.partial(jax.tree_util.tree_map, lambda new, old: jnp.where(finite, new, old))
     sums = jax.tree_util.tree_map(lambda total, s: total + jnp.where(finite, s, 0.0), state.sums, sums)
-    return TrainState(step=state.step + 1, params=keep(params, state.params),
-                      opt_state=keep(opt_state, state.opt_state),
-                      skipped_updates=state.skipped_updates + (~finite).astype(jnp.int32), sums=sums,
-                      carry=keep(carry, state.carry))
+    return TrainState(
+        step=state.step + 1,
+        params=keep(params, state.params),
+        opt_state=keep(opt_state, state.opt_state),
+        skipped_updates=state.skipped_updates + (~finite).astype(jnp.int32),
+        sums=sums,
+        carry=keep(carry, state.carry),
+    )
 
 
 def eval_step(params: Any, batches: Any, *, task: Task) -> Any:
@@ -183,6 +194,7 @@ def stack_batches(arrays: Any, batch_size: int, multiple_of: int = 1) -> tuple[A
 
 # ----------------------------------------------------------------------------- run folder
 
+
 def check_workdir(workdir: Path, config: Any, *, resume: bool, resumable_changes: tuple[str, ...]) -> None:
     """Refuses to overwrite a run, or to resume one that is not there or has another config.
 
@@ -193,16 +205,20 @@ def check_workdir(workdir: Path, config: Any, *, resume: bool, resumable_changes
     """
     if not resume:
         if checkpoints.has_checkpoints(workdir) or (workdir / runs.RESULTS_FILE).exists():
-            raise RunFolderError(f"{workdir} already holds a run; pass --resume to continue it, or choose "
-                                 "another --workdir")
+            raise RunFolderError(
+                f"{workdir} already holds a run; pass --resume to continue it, or choose another --workdir"
+            )
         return
     if not (workdir / runs.CONFIG_FILE).exists():
-        raise RunNotFoundError(f"cannot resume: {workdir / runs.CONFIG_FILE} does not exist; "
-                               "run without --resume to start a new run there")
+        raise RunNotFoundError(
+            f"cannot resume: {workdir / runs.CONFIG_FILE} does not exist; "
+            "run without --resume to start a new run there"
+        )
     saved = runs.load_json(workdir / runs.CONFIG_FILE)
     current = runs.jsonable(config)
-    changed = sorted(k for k in set(saved) | set(current)
-                     if k not in resumable_changes and saved.get(k) != current.get(k))
+    changed = sorted(
+        k for k in set(saved) | set(current) if k not in resumable_changes and saved.get(k) != current.get(k)
+    )
     if changed:
         details = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed)
         raise ResumeError(f"cannot resume {workdir}: the config differs from its config.json ({details})")
@@ -218,8 +234,14 @@ def validate_loop_config(config: LoopConfig) -> None:
         raise ConfigError(f"checkpoint_every_steps must be >= 0, got {config.checkpoint_every_steps}")
 
 
-def start_run(workdir: str | Path, config: Any, *, resume: bool, resumable_changes: tuple[str, ...] = (),
-              writer: bool = True) -> Path:
+def start_run(
+    workdir: str | Path,
+    config: Any,
+    *,
+    resume: bool,
+    resumable_changes: tuple[str, ...] = (),
+    writer: bool = True,
+) -> Path:
     """Checks `workdir` (see `check_workdir`) and creates it; call before any expensive preparation."""
     workdir = Path(workdir)
     check_workdir(workdir, config, resume=resume, resumable_changes=resumable_changes)
@@ -230,9 +252,17 @@ def start_run(workdir: str | Path, config: Any, *, resume: bool, resumable_chang
 
 # ----------------------------------------------------------------------------- the loop
 
+
 def _new_meta(monitor: str) -> dict[str, Any]:
-    return {"epochs_done": 0, "history": [], "best_epoch": 0, f"best_validation_{monitor}": None,
-            "epochs_without_improvement": 0, "finished": False, "compile_seconds": []}
+    return {
+        "epochs_done": 0,
+        "history": [],
+        "best_epoch": 0,
+        f"best_validation_{monitor}": None,
+        "epochs_without_improvement": 0,
+        "finished": False,
+        "compile_seconds": [],
+    }
 
 
 def _is_better(value: float, best: float | None, mode: str) -> bool:
@@ -275,7 +305,8 @@ class _Loop:
         if resume:
             abstract = functools.partial(jax.tree_util.tree_map, _abstract)
             self.manager, state, best_params, self.meta = checkpoints.restore_latest(
-                self.workdir, abstract(state), abstract(best_params), writer=self.writer)
+                self.workdir, abstract(state), abstract(best_params), writer=self.writer
+            )
             if self.writer:  # metrics.jsonl is rebuilt from the checkpoint: no epoch twice, none missing
                 (self.workdir / runs.METRICS_FILE).unlink(missing_ok=True)
                 for record in self.meta["history"]:
@@ -296,14 +327,28 @@ class _Loop:
             return step_fn(state, self.task.gather(data, indices), key)  # gather on device, no host work
 
         replicated, split = distributed.replicated_sharding(self.mesh), distributed.batch_sharding(self.mesh)
-        state_sharding = TrainState(step=replicated, params=replicated, opt_state=replicated,
-                                    skipped_updates=replicated, sums=replicated, carry=split)
+        state_sharding = TrainState(
+            step=replicated,
+            params=replicated,
+            opt_state=replicated,
+            skipped_updates=replicated,
+            sums=replicated,
+            carry=split,
+        )
         first = self.task.epoch_indices(0)[0]
         start = time.perf_counter()
-        compiled = jax.jit(indices_step, donate_argnums=0, out_shardings=state_sharding,
-                           in_shardings=(state_sharding, replicated, split, replicated)).lower(
-            state, train_data, jax.ShapeDtypeStruct(first.shape, jnp.int32, sharding=split),
-            dropout_key).compile()
+        compiled = (
+            jax.jit(
+                indices_step,
+                donate_argnums=0,
+                out_shardings=state_sharding,
+                in_shardings=(state_sharding, replicated, split, replicated),
+            )
+            .lower(
+                state, train_data, jax.ShapeDtypeStruct(first.shape, jnp.int32, sharding=split), dropout_key
+            )
+            .compile()
+        )
         self.meta["compile_seconds"] = self.meta.get("compile_seconds", []) + [time.perf_counter() - start]
         return compiled
 
@@ -311,8 +356,17 @@ class _Loop:
         if self.writer:
             checkpoints.save(self.manager, int(state.step), state, best_params, self.meta)
 
-    def train_epoch(self, epoch: int, state: TrainState, best_params: Any, step_fn, train_data, key,
-                    stop: StopSignals, stop_after_steps: int | None):
+    def train_epoch(
+        self,
+        epoch: int,
+        state: TrainState,
+        best_params: Any,
+        step_fn,
+        train_data,
+        key,
+        stop: StopSignals,
+        stop_after_steps: int | None,
+    ):
         """Runs epoch `epoch` from the step the state is at; returns `(state, seconds, cpu_seconds, first)`.
 
         `seconds` / `cpu_seconds` time the training steps alone (checkpoints excluded), wall and CPU.
@@ -325,14 +379,21 @@ class _Loop:
         steps = len(indices)
         first = int(state.step) - epoch * steps
         if first == 0:
-            state = state.replace(sums=self.task.zero_sums(),
-                                  carry=distributed.put_batch(self.task.init_carry(), self.mesh))
+            state = state.replace(
+                sums=self.task.zero_sums(), carry=distributed.put_batch(self.task.init_carry(), self.mesh)
+            )
         # XLA:CPU runs the collectives of simulated devices in one process; with many steps in flight
         # they can deadlock (a device's thread never reaches the all-reduce), so there each step waits.
         sync = self.mesh.devices.size > 1 and self.mesh.devices.flat[0].platform == "cpu"
-        bar = tqdm(total=steps, initial=first, desc=f"epoch {epoch + 1}/{self.config.num_epochs}",
-                   unit="step",
-                   disable=not self.progress or not self.writer, leave=False, dynamic_ncols=True)
+        bar = tqdm(
+            total=steps,
+            initial=first,
+            desc=f"epoch {epoch + 1}/{self.config.num_epochs}",
+            unit="step",
+            disable=not self.progress or not self.writer,
+            leave=False,
+            dynamic_ncols=True,
+        )
         seconds = cpu = 0.0
         t0, c0 = time.perf_counter(), time.process_time()
         every = self.config.checkpoint_every_steps
@@ -350,15 +411,19 @@ class _Loop:
                 self.save(state, best_params)
                 if stop_now:
                     bar.close()
-                    raise _StopAfter(step) if not stop.requested else TrainingInterrupted(
-                        stop.signal_number, step, str(self.workdir))
+                    raise (
+                        _StopAfter(step)
+                        if not stop.requested
+                        else TrainingInterrupted(stop.signal_number, step, str(self.workdir))
+                    )
                 t0, c0 = time.perf_counter(), time.process_time()
         jax.block_until_ready(state)
         bar.close()
         return state, seconds + time.perf_counter() - t0, cpu + time.process_time() - c0, first
 
-    def end_epoch(self, epoch: int, state: TrainState, best_params: Any, evaluate,
-                  timing) -> tuple[Any, dict]:
+    def end_epoch(
+        self, epoch: int, state: TrainState, best_params: Any, evaluate, timing
+    ) -> tuple[Any, dict]:
         """Validation, the best epoch, early stopping, the checkpoint and metrics.jsonl of `epoch`."""
         seconds, cpu_seconds, first = timing
         task, meta, monitor = self.task, self.meta, self.task.monitor
@@ -366,22 +431,31 @@ class _Loop:
         valid_metrics = task.metrics(jax.device_get(evaluate(state.params, self.validation)))
         skipped_epoch = int(state.skipped_updates) - sum(r["skipped_updates"] for r in meta["history"])
         if _is_better(valid_metrics[monitor], meta[f"best_validation_{monitor}"], task.mode):
-            meta.update({f"best_validation_{monitor}": valid_metrics[monitor], "best_epoch": epoch + 1,
-                         "epochs_without_improvement": 0})
+            meta.update(
+                {
+                    f"best_validation_{monitor}": valid_metrics[monitor],
+                    "best_epoch": epoch + 1,
+                    "epochs_without_improvement": 0,
+                }
+            )
             best_params = jax.device_get(state.params)
         else:
             meta["epochs_without_improvement"] += 1
         timed = first == 0  # an epoch resumed midway is not timed
-        record = {"epoch": epoch + 1, "step": int(state.step),
-                  **{f"train_{k}": v for k, v in train_metrics.items()},
-                  **{f"validation_{k}": v for k, v in valid_metrics.items()},
-                  "epoch_seconds": seconds if timed else None,
-                  "tokens_per_second": task.tokens_per_epoch / seconds if timed and seconds else None,
-                  "skipped_updates": skipped_epoch, "best_epoch": meta["best_epoch"],
-                  # CPU time of this process over the same steps: what the epoch costs on a machine that
-                  # other jobs share (wall time there depends on the load; CPU time much less).
-                  "epoch_cpu_seconds": cpu_seconds if timed else None,
-                  "epoch_wall_seconds": time.perf_counter() - self.epoch_start}
+        record = {
+            "epoch": epoch + 1,
+            "step": int(state.step),
+            **{f"train_{k}": v for k, v in train_metrics.items()},
+            **{f"validation_{k}": v for k, v in valid_metrics.items()},
+            "epoch_seconds": seconds if timed else None,
+            "tokens_per_second": task.tokens_per_epoch / seconds if timed and seconds else None,
+            "skipped_updates": skipped_epoch,
+            "best_epoch": meta["best_epoch"],
+            # CPU time of this process over the same steps: what the epoch costs on a machine that
+            # other jobs share (wall time there depends on the load; CPU time much less).
+            "epoch_cpu_seconds": cpu_seconds if timed else None,
+            "epoch_wall_seconds": time.perf_counter() - self.epoch_start,
+        }
         meta["history"].append(record)
         meta["epochs_done"] = epoch + 1
         if self.config.patience is not None and meta["epochs_without_improvement"] >= self.config.patience:
@@ -394,17 +468,25 @@ class _Loop:
 
     def report(self, epoch: int, record: dict, train_metrics: dict, valid_metrics: dict) -> None:
         seconds, skipped = record["epoch_seconds"], record["skipped_updates"]
-        speed = (f"{seconds:.2f} s, {self.task.tokens_per_epoch / seconds:,.0f} tokens/s" if seconds
-                 else "resumed mid-epoch, not timed")
-        print(f"epoch {epoch + 1}/{self.config.num_epochs}: train {self.task.describe(train_metrics)} | "
-              f"validation {self.task.describe(valid_metrics)} | {speed} | best epoch {record['best_epoch']}"
-              + (f" | {skipped} non-finite updates skipped" if skipped else ""), flush=True)
+        speed = (
+            f"{seconds:.2f} s, {self.task.tokens_per_epoch / seconds:,.0f} tokens/s"
+            if seconds
+            else "resumed mid-epoch, not timed"
+        )
+        print(
+            f"epoch {epoch + 1}/{self.config.num_epochs}: train {self.task.describe(train_metrics)} | "
+            f"validation {self.task.describe(valid_metrics)} | {speed} | best epoch {record['best_epoch']}"
+            + (f" | {skipped} non-finite updates skipped" if skipped else ""),
+            flush=True,
+        )
         if skipped:
-            logger.warning("epoch %d: skipped %d updates with a non-finite loss or gradient", epoch + 1,
-                           skipped)
+            logger.warning(
+                "epoch %d: skipped %d updates with a non-finite loss or gradient", epoch + 1, skipped
+            )
         if self.meta.get("stopped_early"):
-            print(f"early stopping: no better validation {self.task.monitor} for {self.config.patience} "
-                  "epochs")
+            print(
+                f"early stopping: no better validation {self.task.monitor} for {self.config.patience} epochs"
+            )
 
 
 class _StopAfter(Exception):
@@ -415,9 +497,18 @@ class _StopAfter(Exception):
         self.step = step
 
 
-def fit(task: Task, config: LoopConfig, tx: optax.GradientTransformation, workdir: str | Path, mesh, *,
-        resume: bool = False, progress: bool = True, stop_after_steps: int | None = None,
-        extra_results: dict | None = None) -> dict[str, Any]:
+def fit(
+    task: Task,
+    config: LoopConfig,
+    tx: optax.GradientTransformation,
+    workdir: str | Path,
+    mesh,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    stop_after_steps: int | None = None,
+    extra_results: dict | None = None,
+) -> dict[str, Any]:
     """Trains `task`, keeps the best validation epoch, tests it; writes the run folder's files.
 
     Call `start_run` first (it checks and creates `workdir`). Only process 0 writes.
@@ -455,8 +546,9 @@ def fit(task: Task, config: LoopConfig, tx: optax.GradientTransformation, workdi
                 if loop.meta["finished"]:
                     break
                 loop.epoch_start = time.perf_counter()
-                state, *timing = loop.train_epoch(epoch, state, best_params, step_fn, train_data, key, stop,
-                                                  stop_after_steps)
+                state, *timing = loop.train_epoch(
+                    epoch, state, best_params, step_fn, train_data, key, stop, stop_after_steps
+                )
                 best_params, _ = loop.end_epoch(epoch, state, best_params, evaluate, timing)
                 if stop.requested:  # arrived during validation: the epoch's checkpoint is written
                     raise TrainingInterrupted(stop.signal_number, int(state.step), str(loop.workdir))
@@ -474,15 +566,20 @@ def _finish(loop: _Loop, state: TrainState, best_params: Any, evaluate, extra: d
     """Tests the best parameters, saves them, writes results.json and the training curves."""
     task, meta, mesh = loop.task, loop.meta, loop.mesh
     best_params = distributed.put_replicated(best_params, mesh)
-    test_metrics = task.metrics(jax.device_get(evaluate(best_params, distributed.put_batch(
-        task.test, mesh, batch_axis=1))))
+    test_metrics = task.metrics(
+        jax.device_get(evaluate(best_params, distributed.put_batch(task.test, mesh, batch_axis=1)))
+    )
     if loop.writer:
         checkpoints.save_params(loop.workdir / checkpoints.BEST_PARAMS_DIR, best_params)
-    results = {**extra, **{f"test_{k}": v for k, v in test_metrics.items()},
-               **_summary(meta, task.monitor, task.tokens_per_epoch),
-               "skipped_updates": int(state.skipped_updates),
-               "device": jax.devices()[0].device_kind, "num_devices": int(mesh.devices.size),
-               "num_processes": jax.process_count()}
+    results = {
+        **extra,
+        **{f"test_{k}": v for k, v in test_metrics.items()},
+        **_summary(meta, task.monitor, task.tokens_per_epoch),
+        "skipped_updates": int(state.skipped_updates),
+        "device": jax.devices()[0].device_kind,
+        "num_devices": int(mesh.devices.size),
+        "num_processes": jax.process_count(),
+    }
     if loop.writer:
         runs.save_results(loop.workdir, results)
         try:
@@ -518,8 +615,8 @@ def _summary(meta: dict, monitor: str, tokens_per_epoch: int) -> dict[str, Any]:
         "tokens_per_second": tokens_per_epoch / epoch_seconds if epoch_seconds else None,
         "compile_seconds": meta["compile_seconds"],
         "timing_note": "epoch_seconds: mean time of the training steps of one epoch over the epochs after "
-                       "the first (warm-up); compilation (compiled ahead of time), validation and "
-                       "checkpoints excluded; epoch_cpu_seconds: the process's CPU time over the same "
-                       "steps (all its threads); load_average: the machine's 1-minute load when the run "
-                       "ended; tokens: the token positions one epoch reads",
+        "the first (warm-up); compilation (compiled ahead of time), validation and "
+        "checkpoints excluded; epoch_cpu_seconds: the process's CPU time over the same "
+        "steps (all its threads); load_average: the machine's 1-minute load when the run "
+        "ended; tokens: the token positions one epoch reads",
     }

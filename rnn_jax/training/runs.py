@@ -74,8 +74,9 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
                 try:
                     yield json.loads(line)
                 except json.JSONDecodeError as err:
-                    raise ValueError(f"{path}:{number} is not valid JSON ({err}); "
-                                     "the file is corrupt or was cut off") from err
+                    raise ValueError(
+                        f"{path}:{number} is not valid JSON ({err}); the file is corrupt or was cut off"
+                    ) from err
 
 
 def save_results(workdir: str | os.PathLike, results: Mapping[str, Any]) -> Path:
