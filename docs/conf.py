@@ -54,11 +54,17 @@ templates_path = ["_templates"]
 # A reference to an rnn_jax name that is not documented is an error too; references to other libraries'
 # names (jax.Array in a signature) stay plain text: there is no intersphinx inventory offline.
 nitpicky = True
-nitpick_ignore_regex = [(r"py:.*", r"(?!rnn_jax\.).*"),  # other libraries
-                        (r"py:.*", r"rnn_jax\..*\._\w+")]  # private names (a private base class)
+nitpick_ignore_regex = [
+    (r"py:.*", r"(?!rnn_jax\.).*"),  # other libraries
+    (r"py:.*", r"rnn_jax\..*\._\w+"),
+]  # private names (a private base class)
 # Type variables and aliases in signatures (`Config = TypeVar("Config")`) have no page of their own.
-nitpick_ignore = [("py:class", f"{module.__name__}.{name}") for module in MODULES
-                  for name, value in vars(module).items() if isinstance(value, typing.TypeVar)]
+nitpick_ignore = [
+    ("py:class", f"{module.__name__}.{name}")
+    for module in MODULES
+    for name, value in vars(module).items()
+    if isinstance(value, typing.TypeVar)
+]
 
 # The docstrings write code as `x` (Markdown habit): render single backticks as inline code.
 default_role = "code"
@@ -72,9 +78,13 @@ autosummary_generate = True
 autosummary_ignore_module_all = True  # the package lists its subpackages; automodule still follows __all__
 # The constants of rnn_jax.__all__ (ACTIVATIONS): autodoc's automodule documents the imported functions
 # and classes of __all__ but not imported data, which the template adds (_templates/autosummary/module.rst).
-autosummary_context = {"public_constants": [name for name in rnn_jax.__all__
-                                            if not (inspect.isfunction(getattr(rnn_jax, name))
-                                                    or inspect.isclass(getattr(rnn_jax, name)))]}
+autosummary_context = {
+    "public_constants": [
+        name
+        for name in rnn_jax.__all__
+        if not (inspect.isfunction(getattr(rnn_jax, name)) or inspect.isclass(getattr(rnn_jax, name)))
+    ]
+}
 autodoc_default_options = {"members": True, "show-inheritance": True}
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
@@ -97,9 +107,30 @@ html_show_sourcelink = False
 # into what a reader of the source sees: indented pseudo-code -> literal blocks, a list indented under
 # its paragraph -> a separate block, stray `*`, `|` and trailing `_` -> escaped.
 
-_SECTIONS = {"args", "arguments", "parameters", "returns", "return", "yields", "yield", "raises",
-             "attributes", "example", "examples", "note", "notes", "warning", "warnings", "see also",
-             "todo", "references", "keyword args", "keyword arguments", "other parameters", "methods"}
+_SECTIONS = {
+    "args",
+    "arguments",
+    "parameters",
+    "returns",
+    "return",
+    "yields",
+    "yield",
+    "raises",
+    "attributes",
+    "example",
+    "examples",
+    "note",
+    "notes",
+    "warning",
+    "warnings",
+    "see also",
+    "todo",
+    "references",
+    "keyword args",
+    "keyword arguments",
+    "other parameters",
+    "methods",
+}
 _BULLET = re.compile(r"^\s*([*+-]|\d+[.)])\s")
 _CODE_SPAN = re.compile(r"(``.+?``|`[^`]+`)")
 
@@ -111,7 +142,7 @@ def _indent(line: str) -> int:
 def _escape_inline(line: str) -> str:
     """Escapes reST's inline markup outside `code` spans; a code span becomes a literal in any context."""
     bullet = _BULLET.match(line)
-    head, line = (line[:bullet.end()], line[bullet.end():]) if bullet else ("", line)
+    head, line = (line[: bullet.end()], line[bullet.end() :]) if bullet else ("", line)
     parts = []
     for part in _CODE_SPAN.split(line):
         if part.startswith("`") and part.endswith("`") and len(part) > 1:
@@ -167,8 +198,12 @@ def _process_docstring(app, what, name, obj, options, lines):
         _documenting[0] = name
         reexported = [public for public in rnn_jax.__all__ if _home(getattr(rnn_jax, public)) == name]
         if name != "rnn_jax" and reexported:
-            lines += ["", "Defined here and documented with the public names of :mod:`rnn_jax`: "
-                      + ", ".join(f":obj:`rnn_jax.{public}`" for public in reexported) + "."]
+            lines += [
+                "",
+                "Defined here and documented with the public names of :mod:`rnn_jax`: "
+                + ", ".join(f":obj:`rnn_jax.{public}`" for public in reexported)
+                + ".",
+            ]
 
 
 # --- Each of `rnn_jax.__all__` is documented once, as `rnn_jax.NAME` (how it is used), not again in the
@@ -220,8 +255,10 @@ class CommandsTable(_GeneratedTable):
     def rows(self):
         from rnn_jax import cli
 
-        rows = [[f"`rnn-jax {name}`", f"{{py:func}}`{module}.main`", text]
-                for name, (module, text) in cli.COMMANDS.items()]
+        rows = [
+            [f"`rnn-jax {name}`", f"{{py:func}}`{module}.main`", text]
+            for name, (module, text) in cli.COMMANDS.items()
+        ]
         return ["command", "runs", "what it does"], rows
 
 
