@@ -475,15 +475,9 @@ def train_and_evaluate(
         "seed": config.seed,
         **_data_results(splits, timings),
     }
-    loop_config = loop.LoopConfig(
-        num_epochs=config.num_epochs,
-        patience=config.patience,
-        checkpoint_every_steps=config.checkpoint_every_steps,
-        seed=config.seed,
-    )
     results = loop.fit(
         task,
-        loop_config,
+        loop.LoopConfig.from_config(config),
         make_optimizer(config),
         workdir,
         mesh,

@@ -302,15 +302,9 @@ def train_and_evaluate(
     n_params = num_params(jax.eval_shape(task.init_params, jax.random.key(0)))
     print(f"model {config.model}: {n_params:,} parameters")
     extra = {"model": config.model, "num_params": n_params, "seed": config.seed, **_corpus_results(corpus)}
-    loop_config = loop.LoopConfig(
-        num_epochs=config.num_epochs,
-        patience=config.patience,
-        checkpoint_every_steps=config.checkpoint_every_steps,
-        seed=config.seed,
-    )
     results = loop.fit(
         task,
-        loop_config,
+        loop.LoopConfig.from_config(config),
         make_optimizer(config),
         workdir,
         mesh,

@@ -97,6 +97,17 @@ class LoopConfig:
     seed: int  # seed of the initial parameters and the dropout keys
     resumable_changes: tuple[str, ...] = ()  # config fields that may differ when resuming (where, not what)
 
+    @classmethod
+    def from_config(cls, config: Any) -> LoopConfig:
+        """The loop's settings read from a task's config (any object with the same field names)."""
+        return cls(
+            **{
+                f.name: getattr(config, f.name)
+                for f in dataclasses.fields(cls)
+                if f.name != "resumable_changes"
+            }
+        )
+
 
 @flax.struct.dataclass
 class TrainState:
