@@ -33,8 +33,8 @@ def make_reviews(num: int, seed: int) -> list[tuple[bytes, int]]:
     return reviews
 
 
-def write_tiny_imdb(data_dir: str | Path, num_train: int = 120, num_test: int = 40, seed: int = 0) -> Path:
-    """Writes the tiny dataset under `data_dir`; returns `data_dir`."""
+def write_splits(data_dir: str | Path, splits: dict[str, list[tuple[bytes, int]]]) -> Path:
+    """Writes `{split name: [(text, label), ...]}` as a prepared `imdb_reviews`; returns `data_dir`."""
     import tensorflow_datasets as tfds
     from array_record.python.array_record_module import ArrayRecordWriter
     from tensorflow_datasets.core import example_serializer
@@ -45,7 +45,6 @@ def write_tiny_imdb(data_dir: str | Path, num_train: int = 120, num_test: int = 
         {"text": tfds.features.Text(), "label": tfds.features.ClassLabel(names=["neg", "pos"])}
     )
     serializer = example_serializer.ExampleSerializer(features.get_serialized_info())
-    splits = {"train": make_reviews(num_train, seed), "test": make_reviews(num_test, seed + 1)}
     info_splits = []
     for name, reviews in splits.items():
         writer = ArrayRecordWriter(
@@ -77,3 +76,9 @@ def write_tiny_imdb(data_dir: str | Path, num_train: int = 120, num_test: int = 
     features.save_config(str(folder))
     (folder / "label.labels.txt").write_text("neg\npos\n")
     return Path(data_dir)
+
+
+def write_tiny_imdb(data_dir: str | Path, num_train: int = 120, num_test: int = 40, seed: int = 0) -> Path:
+    """Writes the tiny dataset under `data_dir`; returns `data_dir`."""
+    splits = {"train": make_reviews(num_train, seed), "test": make_reviews(num_test, seed + 1)}
+    return write_splits(data_dir, splits)
