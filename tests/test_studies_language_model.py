@@ -178,3 +178,14 @@ def test_bad_top_k(finished):
     model = lm.build_model(config, vocab.num_ids)
     with pytest.raises(ConfigError, match="top_k must be >= 1"):
         lm.sample(model, params, jnp.asarray([2, 3]), jax.random.key(0), num_words=3, top_k=0)
+
+
+def test_analyze_only_recomputes_the_examples_of_a_finished_run(finished, tmp_path):
+    import shutil
+
+    _, workdir, full = finished
+    copy = tmp_path / "copy"
+    shutil.copytree(workdir, copy)
+    again = lm.main(["--workdir", str(copy), "--analyze_only"])
+    assert again["test_perplexity"] == full["test_perplexity"] and again["samples"] == full["samples"]
+    assert runs.load_json(copy / "results.json")["cue_test"] == again["cue_test"]

@@ -435,7 +435,8 @@ def load_run(workdir: str | os.PathLike) -> tuple[LMConfig, Any, Vocabulary]:
 PROMPTS = ("clouds are in the", "i speak fluent", "this movie was", "the acting was", "i grew up in")
 SAMPLE_PROMPT = "this movie was"
 # The lecture's "I grew up in China ... I speak fluent ___" in the reviews' words: (cue, prompt, answer).
-CUE = ("i grew up in france and my parents spoke to me in", "i speak fluent", "french")
+# ("fluent" is not among the 10,000 most frequent training words.)
+CUE = ("i grew up in france and my parents spoke to me in", "so now i speak", "french")
 CUE_GAPS = (0, 5, 10, 20, 50, 100, 200)
 
 
@@ -532,6 +533,13 @@ class RunOptions:
     )
     resume: bool = dataclasses.field(default=False, metadata={"help": "continue the run in --workdir"})
     no_progress: bool = dataclasses.field(default=False, metadata={"help": "no tqdm bars"})
+    analyze_only: bool = dataclasses.field(
+        default=False,
+        metadata={
+            "help": "train nothing: recompute the prompts, samples, cue test and context usage of the "
+            "finished run in --workdir (rewrites its results.json)"
+        },
+    )
 
 
 SMOKE = {
@@ -559,4 +567,22 @@ def main(argv: list[str] | None = None) -> dict:
         saved = runs.load_json(Path(options.workdir) / runs.CONFIG_FILE)
         config, options = parse_flags([LMConfig, RunOptions], argv, defaults=saved)
     workdir = options.workdir or f"runs/lm/{config.model}_seed{config.seed}"
+    if options.analyze_only:
+        return analyze_run(workdir)
     return train_and_evaluate(config, workdir, resume=options.resume, progress=not options.no_progress)
+
+
+def analyze_run(workdir: str | os.PathLike) -> dict[str, Any]:
+    """Recomputes the prompts, samples, cue test and context usage of a finished RNN run (results.json)."""
+    workdir = Path(workdir)
+    config, params, vocab = load_run(workdir)
+    corpus = load_corpus(config)
+    model = build_model(config, vocab.num_ids)
+    results = {
+        **runs.load_json(workdir / runs.RESULTS_FILE),
+        **_lecture_examples(model, params, vocab, corpus),
+    }
+    if config.context_positions:
+        results.update(_context_usage(config, model, params, corpus, workdir))
+    runs.save_results(workdir, results)
+    return results
