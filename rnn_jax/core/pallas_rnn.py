@@ -305,6 +305,8 @@ def simple_rnn_unroll(
 ) -> tuple[jax.Array, jax.Array | None]:
     """The Simple RNN over a batch with the persistent Pallas kernels of this module's docstring.
 
+    (Long only through this docstring and its argument checks; the computation is two calls.)
+
         h_t = act(A [h_{t-1}; x_t] + b),  padded steps keep h and output zeros.
 
     Usually reached through `rnn_jax.unroll(simple_rnn_step, ..., strategy="pallas")`, which

@@ -170,6 +170,9 @@ def unroll(
 ) -> tuple[Any, Any]:
     """Runs `step_fn` over the time axis of `xs` with `jax.lax.scan`.
 
+    (Longer than a screen only through this docstring, which documents every option; the body
+    checks the arguments and dispatches to one function per strategy.)
+
         h_t = step_fn(params, h_{t-1}, x_t),  t = 1..T   (t = T..1 when reverse=True)
 
     Args:
