@@ -82,3 +82,26 @@ def write_tiny_imdb(data_dir: str | Path, num_train: int = 120, num_test: int = 
     """Writes the tiny dataset under `data_dir`; returns `data_dir`."""
     splits = {"train": make_reviews(num_train, seed), "test": make_reviews(num_test, seed + 1)}
     return write_splits(data_dir, splits)
+
+
+TINY_CONFIG = {
+    "vocab_size": 30,
+    "seq_len": 16,
+    "embedding_size": 8,
+    "hidden_size": 8,
+    "batch_size": 8,
+    "num_epochs": 1,
+    "eval_batch_size": 16,
+    "checkpoint_every_steps": 0,
+    "num_validation": 20,
+    "max_train_examples": 48,
+    "max_eval_examples": 20,
+}
+
+
+def tiny_flags(**changes) -> list[str]:
+    """The command-line flags of the tiny classifier run on this fixture (`--no-download` included)."""
+    flags = ["--no-download"]
+    for name, value in {**TINY_CONFIG, **changes}.items():
+        flags += [f"--{name}", str(value)]
+    return flags

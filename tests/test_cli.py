@@ -10,34 +10,9 @@ import pytest
 
 from rnn_jax import cli
 from rnn_jax.errors import ConfigError, RunFolderError
-from tests.imdb_fixture import write_tiny_imdb
+from tests.imdb_fixture import tiny_flags, write_tiny_imdb
 
-TINY = [
-    "--vocab_size",
-    "30",
-    "--seq_len",
-    "16",
-    "--embedding_size",
-    "8",
-    "--hidden_size",
-    "8",
-    "--batch_size",
-    "8",
-    "--num_epochs",
-    "1",
-    "--eval_batch_size",
-    "16",
-    "--checkpoint_every_steps",
-    "0",
-    "--no-download",
-    "--num_validation",
-    "20",
-    "--max_train_examples",
-    "48",
-    "--max_eval_examples",
-    "20",
-    "--no_progress",
-]
+TINY = [*tiny_flags(), "--no_progress"]
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import pytest
 
 from rnn_jax.errors import ConfigError, TrainingInterrupted
 from rnn_jax.training import distributed, loop, runs
-from tests.imdb_fixture import write_tiny_imdb
+from tests.imdb_fixture import tiny_flags, write_tiny_imdb
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ROWS, WINDOW, COLUMNS = 4, 5, 60  # a stream cut into ROWS rows, read in windows of WINDOW steps
@@ -154,33 +154,9 @@ def tiny_dir(tmp_path_factory):
 
 def _imdb_flags(tiny_dir, workdir):
     return [
-        "--vocab_size",
-        "30",
-        "--seq_len",
-        "16",
-        "--embedding_size",
-        "8",
-        "--hidden_size",
-        "8",
-        "--batch_size",
-        "8",
-        "--num_epochs",
-        "40",
-        "--patience",
-        "None",
-        "--eval_batch_size",
-        "16",
-        "--checkpoint_every_steps",
-        "0",
+        *tiny_flags(num_epochs=40, patience=None),
         "--data_dir",
         str(tiny_dir),
-        "--no-download",
-        "--num_validation",
-        "20",
-        "--max_train_examples",
-        "48",
-        "--max_eval_examples",
-        "20",
         "--workdir",
         str(workdir),
         "--no_progress",

@@ -28,7 +28,7 @@ from rnn_jax.studies.imdb import (
     train_step,
 )
 from rnn_jax.training import runs
-from tests.imdb_fixture import write_tiny_imdb
+from tests.imdb_fixture import tiny_flags, write_tiny_imdb
 
 TIMING_KEYS = {
     "epoch_seconds",
@@ -341,35 +341,7 @@ def test_smoke_run_on_the_real_imdb(real_tfds_dir, tmp_path):
 def test_table_script_runs_seeds_and_tabulates(tiny_dir, tmp_path):
     from rnn_jax.studies import imdb_table
 
-    flags = [
-        "--vocab_size",
-        "30",
-        "--seq_len",
-        "16",
-        "--embedding_size",
-        "8",
-        "--hidden_size",
-        "8",
-        "--batch_size",
-        "8",
-        "--num_epochs",
-        "1",
-        "--eval_batch_size",
-        "16",
-        "--checkpoint_every_steps",
-        "0",
-        "--data_dir",
-        str(tiny_dir),
-        "--no-download",
-        "--num_validation",
-        "20",
-        "--max_train_examples",
-        "48",
-        "--max_eval_examples",
-        "20",
-        "--runs",
-        str(tmp_path / "runs"),
-    ]
+    flags = [*tiny_flags(), "--data_dir", str(tiny_dir), "--runs", str(tmp_path / "runs")]
     table = imdb_table.main(["--models", "logreg", "--seeds", "0,1", "--out", str(tmp_path / "a"), *flags])
     assert table["logreg"]["seeds"] == [0, 1] and len(table["logreg"]["test_accuracies"]) == 2
     again = imdb_table.main(
