@@ -28,6 +28,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lecture": ("rnn_jax.studies.lecture", "every demonstration of the lecture, one Markdown report"),
     "imdb": ("rnn_jax.studies.imdb", "train and test one IMDB sentiment classifier"),
     "lm": ("rnn_jax.studies.language_model", "next-word prediction: an RNN language model or an n-gram"),
+    "lm-table": (
+        "rnn_jax.studies.lm_table",
+        "one table and the context / cue plots of finished language-model runs",
+    ),
+    "lm-speed": ("rnn_jax.studies.lm_speed", "language-model training tokens/s against PyTorch's example"),
     "imdb-table": ("rnn_jax.studies.imdb_table", "several seeds of several IMDB classifiers, one table"),
     "benchmark": ("rnn_jax.studies.benchmark", "time jitted unrolling against flax, torch and Python loops"),
     "unroll-parts": ("rnn_jax.studies.unroll_parts", "time the parts of the fused forward and backward"),

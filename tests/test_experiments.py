@@ -23,6 +23,8 @@ SCRIPTS = {
     "distributed_throughput": "distributed_throughput",
     "distributed_compare": "distributed_compare",
     "imdb_tokenizer_speed": "tokenizer_speed",
+    "lm_speed": "lm_speed",
+    "lm_table": "lm_table",
 }
 STUDY_COMMANDS = [name for name in cli.COMMANDS if name not in ("imdb", "imdb-table")]
 

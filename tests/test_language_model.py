@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -75,9 +77,9 @@ def _jitted_run(model):
 
 
 @pytest.mark.parametrize("cell", sorted(CELLS))
-@pytest.mark.parametrize(("num_layers", "window"), [(1, 4), (2, 7)])
-def test_stateful_windows_equal_one_unroll_over_the_row(cell, num_layers, window):
-    model = _model(cell, num_layers, embedding_size=5, hidden_size=7)
+@pytest.mark.parametrize(("num_layers", "window", "softmax"), [(1, 4, "full"), (2, 7, "adaptive")])
+def test_stateful_windows_equal_one_unroll_over_the_row(cell, num_layers, window, softmax):
+    model = _model(cell, num_layers, embedding_size=5, hidden_size=7, softmax=softmax, cutoffs=(5, 20))
     params = {"params": init_params(model, jax.random.key(1))}
     run = _jitted_run(model)
     rows = np.asarray(_ids(3, 24, seed=2))
@@ -175,6 +177,23 @@ def test_a_uniform_model_has_perplexity_V(tied):
     np.testing.assert_allclose(perplexity(logits, rows[:, 1:]), V, rtol=1e-5)
 
 
+@pytest.mark.parametrize("softmax", ["full", "adaptive"])
+def test_losses_are_the_distributions_negative_log_probability(softmax):
+    """`losses` (the training path: targets only) against log softmax of the whole logits."""
+    model = _model("gru", softmax=softmax, cutoffs=(5, 20))
+    params = {"params": init_params(model, jax.random.key(4))}
+    rows, carry = _ids(3, 10, seed=5), model.init_carry(3)
+    logits, want_carry = model.apply(params, rows[:, :-1], carry)
+    np.testing.assert_allclose(
+        np.exp(jax.nn.logsumexp(logits, axis=-1)) if softmax == "adaptive" else 1.0, 1.0, rtol=1e-5
+    )
+    losses, got_carry = jax.jit(functools.partial(model.apply, method="losses"))(
+        params, rows[:, :-1], rows[:, 1:], carry
+    )
+    np.testing.assert_allclose(losses, token_losses(logits, rows[:, 1:]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got_carry[0], want_carry[0], rtol=1e-6)
+
+
 def test_token_losses_against_softmax():
     logits = jax.random.normal(jax.random.key(0), (2, 3, V))
     targets = _ids(2, 3, seed=8)
@@ -214,6 +233,15 @@ def test_jit_agrees():
         ({"num_layers": 0}, "num_layers must be a positive int"),
         ({"hidden_size": 0}, "hidden_size must be a positive int"),
         ({"strategy": "fast"}, "unknown strategy 'fast'"),
+        ({"softmax": "sampled"}, "unknown softmax 'sampled'"),
+        (
+            {"softmax": "adaptive", "cutoffs": (20, 40)},
+            "cutoffs must increase strictly and lie in \\(0, 37\\)",
+        ),
+        (
+            {"softmax": "adaptive", "cutoffs": (5,), "tie_embeddings": True},
+            "tie_embeddings needs softmax='full'",
+        ),
     ],
 )
 def test_bad_settings(options, message):

@@ -4,12 +4,14 @@ windows against one long unroll, count baselines, prompts, sampling and bad inpu
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from rnn_jax.data import lm_corpus
 from rnn_jax.errors import ConfigError
 from rnn_jax.models.language_model import init_params, token_losses
 from rnn_jax.studies import language_model as lm
@@ -119,11 +121,34 @@ def test_evaluation_windows_carry_the_state_like_one_long_unroll(tiny_dir):
 
 
 def test_a_uniform_model_has_the_vocabulary_size_as_perplexity(tiny_dir):
-    _, corpus, model, task = _task(tiny_dir)
+    _, corpus, model, task = _task(tiny_dir, softmax="full")
     params = init_params(model, jax.random.key(0))
     params = {**params, "output": jax.tree_util.tree_map(jnp.zeros_like, params["output"])}  # logits = 0
     metrics = lm.perplexity_metrics(loop.eval_step(params, jnp.asarray(task.test), task=task))
     np.testing.assert_allclose(metrics["perplexity"], corpus.num_ids, rtol=1e-5)
+
+
+def test_window_capacities_bound_every_window_and_change_no_loss(tiny_dir):
+    """The adaptive softmax's per-window bounds, read off the data, give the unbounded sums exactly."""
+    config, corpus, model, task = _task(tiny_dir, model="gru")
+    rows = lm_corpus.batchify(corpus.train, config.batch_size)
+    starts = lm_corpus.windows(rows.shape[1], config.window, drop_last=True)
+    targets = lm._window_targets(rows, starts, config.window)
+    np.testing.assert_array_equal(targets[3], rows[:, starts[3] + 1 : starts[3] + 1 + config.window])
+    capacities = lm.window_capacities(model, targets)
+    counts = [((targets >= lo) & (targets < hi)).sum(axis=(1, 2)).max() for lo, hi in ((10, 20), (20, 32))]
+    assert capacities == tuple(int(c) for c in counts) and capacities[0] < targets[0].size
+    params = init_params(model, jax.random.key(0))
+    bounded = loop.eval_step(params, jnp.asarray(task.validation), task=task)
+    unbounded = loop.eval_step(
+        params,
+        jnp.asarray(task.validation),
+        task=dataclasses.replace(task, eval_sums=functools.partial(lm._eval_sums, model=model)),
+    )
+    np.testing.assert_allclose(float(bounded["nll"]), float(unbounded["nll"]), rtol=1e-6)
+    assert (
+        lm.window_capacities(lm.build_model(dataclasses.replace(config, softmax="full"), 32), targets) is None
+    )
 
 
 def test_sampling_is_deterministic_per_key(finished):
@@ -156,6 +181,8 @@ def test_count_baselines_on_the_same_tokens(tiny_dir, tmp_path):
         ({"model": "transformer"}, "unknown model 'transformer'"),
         ({"vocab_size": 10_000}, "larger than the number of distinct words"),
         ({"tie_embeddings": True, "hidden_size": 8}, "tie_embeddings needs hidden_size == embedding_size"),
+        ({"cutoffs": (10, 40)}, "cutoffs must increase strictly and lie in \\(0, 32\\)"),
+        ({"softmax": "sampled"}, "softmax"),
     ],
 )
 def test_bad_settings(changes, message, tiny_dir, tmp_path):
@@ -189,3 +216,28 @@ def test_analyze_only_recomputes_the_examples_of_a_finished_run(finished, tmp_pa
     again = lm.main(["--workdir", str(copy), "--analyze_only"])
     assert again["test_perplexity"] == full["test_perplexity"] and again["samples"] == full["samples"]
     assert runs.load_json(copy / "results.json")["cue_test"] == again["cue_test"]
+
+
+@pytest.mark.slow
+def test_rows_split_over_two_devices_give_the_one_device_run(finished, tmp_path):
+    """Data parallelism: the same run on two (simulated) devices, in a subprocess, matches this one."""
+    import os
+    import subprocess
+    import sys
+
+    config, _, results = finished
+    flags = ["--smoke", "--data_dir", config.data_dir, "--no-download", "--no_progress"]
+    flags += ["--num_epochs", "2", "--checkpoint_every_steps", "7", "--num_devices", "2"]
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run(
+        [sys.executable, "-m", "rnn_jax.cli", "lm", *flags, "--workdir", str(tmp_path / "two")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    two = runs.load_json(tmp_path / "two" / "results.json")
+    assert two["num_devices"] == 2 and results["num_devices"] == 1
+    for key in ("test_perplexity", "validation_perplexity", "best_epoch", "skipped_updates"):
+        np.testing.assert_allclose(two[key], results[key], rtol=1e-5, err_msg=key)

@@ -25,6 +25,8 @@ Parameter tree (`variables["params"]`):
                                        num_layers > 1: {"layer_0": <input E>, "layer_1": <input H>, ...}
     params["output"]                   {"kernel": [H, V], "bias": [V]}   (untied)
     params["output_bias"]              [V]                               (tied: logits = hs E^T + bias)
+    params["adaptive"]                 models/adaptive_softmax.py's head, projections and tails
+                                       (softmax="adaptive": log p = the adaptive softmax's, exact)
 
 The carry is a tuple with one state per layer ([B, H], an `LSTMState(h, c)` for the LSTM).
 Dropout (Zaremba et al. 2014) acts on the non-recurrent connections only: the word vectors, the
@@ -45,6 +47,7 @@ import jax.numpy as jnp
 from rnn_jax.core import cells
 from rnn_jax.core.unroll import STRATEGIES, unroll
 from rnn_jax.errors import ConfigError
+from rnn_jax.models.adaptive_softmax import AdaptiveSoftmax, check_cutoffs
 
 CELLS: dict[str, tuple[Callable, Callable]] = {
     "simple_rnn": (cells.init_simple_rnn, cells.simple_rnn_step),
@@ -52,6 +55,9 @@ CELLS: dict[str, tuple[Callable, Callable]] = {
     "gru": (cells.init_gru, cells.gru_step),
 }
 INIT_RANGE = 0.1  # PyTorch word_language_model's `initrange`
+SOFTMAXES = ("full", "adaptive")
+# PyTorch's nn.Linear default (U(-1/sqrt(fan_in), 1/sqrt(fan_in))), which its adaptive softmax uses.
+TORCH_LINEAR_INIT = nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform")
 
 Carry = tuple[Any, ...]
 
@@ -83,6 +89,9 @@ class LanguageModel(nn.Module):
       dropout: rate on the word vectors and on every layer's outputs while training.
       scan_unroll: steps `lax.scan` unrolls per iteration (speed only); None = the core's default.
       strategy: `rnn_jax.unroll`'s strategy ("auto": the fused backward pass for the Simple RNN).
+      softmax: "full" (logits = W h + c over all V ids) or "adaptive" (Grave et al. 2017: a frequent
+        head and cheaper tail clusters; still an exact distribution over all V ids).
+      cutoffs, div_value: the adaptive softmax's clusters (models/adaptive_softmax.py).
       recurrent_scale: spectral radius of each layer's recurrent half A_h at initialisation (the
         core's orthogonal init times this); below 1 the state forgets, at 1 and above it can turn
         chaotic under Adam (measured in README/docs: the language model pages).
@@ -98,6 +107,9 @@ class LanguageModel(nn.Module):
     scan_unroll: int | None = None
     strategy: str = "auto"
     recurrent_scale: float = 1.0
+    softmax: str = "full"
+    cutoffs: tuple[int, ...] = (2000, 6000)
+    div_value: float = 4.0
 
     def __post_init__(self):
         for name in ("num_ids", "embedding_size", "hidden_size", "num_layers"):
@@ -110,6 +122,14 @@ class LanguageModel(nn.Module):
                 f"embedding table), got hidden_size={self.hidden_size}, "
                 f"embedding_size={self.embedding_size}"
             )
+        if self.softmax not in SOFTMAXES:
+            raise ConfigError(
+                f"unknown softmax {self.softmax!r}; expected one of {', '.join(map(repr, SOFTMAXES))}"
+            )
+        if self.softmax == "adaptive":
+            check_cutoffs(self.cutoffs, self.num_ids)
+            if self.tie_embeddings:
+                raise ConfigError("tie_embeddings needs softmax='full' (one output matrix to share)")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must lie in [0, 1), got {self.dropout}")
         if self.strategy not in STRATEGIES:
@@ -121,7 +141,11 @@ class LanguageModel(nn.Module):
     def setup(self):
         self.embedding = nn.Embed(self.num_ids, self.embedding_size, embedding_init=_uniform(INIT_RANGE))
         self.rnn = self.param("rnn", self._init_rnn)
-        if self.tie_embeddings:
+        if self.softmax == "adaptive":
+            self.adaptive = AdaptiveSoftmax(
+                self.num_ids, self.hidden_size, self.cutoffs, self.div_value, kernel_init=TORCH_LINEAR_INIT
+            )
+        elif self.tie_embeddings:
             self.output_bias = self.param("output_bias", nn.initializers.zeros, (self.num_ids,))
         else:
             self.output = nn.Dense(
@@ -166,10 +190,40 @@ class LanguageModel(nn.Module):
         return inputs, tuple(new_carry)
 
     def logits(self, hs: jax.Array) -> jax.Array:
-        """Top states hs [B, K, H] -> logits [B, K, V]."""
+        """Top states hs [..., H] -> logits [..., V]: softmax(logits) is the model's next-word distribution.
+
+        (With the adaptive softmax the logits are the log-probabilities themselves.)
+        """
+        if self.softmax == "adaptive":
+            return self.adaptive.log_probs(hs)
         if self.tie_embeddings:
             return self.embedding.attend(hs) + self.output_bias  # hs @ E_table^T: [B, K, E] -> [B, K, V]
         return self.output(hs)
+
+    def target_log_probs(
+        self, hs: jax.Array, targets: jax.Array, capacities: tuple[int, ...] | None = None
+    ) -> jax.Array:
+        """log p(targets | hs): hs [..., H], targets [...] -> [...].
+
+        `capacities` (adaptive softmax only; ignored by the full one): the static bound on the
+        targets per tail cluster, `adaptive_softmax.cluster_capacities` of the data; None: no bound.
+        """
+        if self.softmax == "adaptive":
+            return self.adaptive.target_log_probs(hs, targets, capacities)
+        return -token_losses(self.logits(hs), targets)
+
+    def losses(
+        self,
+        ids: jax.Array,
+        targets: jax.Array,
+        carry: Carry,
+        *,
+        train: bool = False,
+        capacities: tuple[int, ...] | None = None,
+    ) -> tuple[jax.Array, Carry]:
+        """ids, targets [B, K] -> (-log p(targets[:, t] | ids[:, :t + 1], carry) [B, K], the new carry)."""
+        hs, new_carry = self.recur(self.embed(ids), carry, train=train)
+        return -self.target_log_probs(hs, targets, capacities), new_carry
 
     def __call__(self, ids: jax.Array, carry: Carry, *, train: bool = False) -> tuple[jax.Array, Carry]:
         """ids [B, K] int and the carried states -> (logits [B, K, V], the states after the window).

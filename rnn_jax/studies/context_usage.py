@@ -54,8 +54,7 @@ def contexts(stream: np.ndarray, positions: np.ndarray, n: int) -> np.ndarray:
 def _target_log_probs(model: LanguageModel, params: Any, xs: jax.Array, targets: jax.Array) -> jax.Array:
     """log p(target | the word vectors xs [P, n, E]) from a zero state, [P]."""
     hs, _ = model.apply({"params": params}, xs, model.init_carry(xs.shape[0]), method="recur")
-    logits = model.apply({"params": params}, hs[:, -1], method="logits")  # [P, V], the last step only
-    return jnp.take_along_axis(jax.nn.log_softmax(logits, axis=-1), targets[:, None], axis=-1)[:, 0]
+    return model.apply({"params": params}, hs[:, -1], targets, method="target_log_probs")  # last step
 
 
 def _losses(model, params, ids: np.ndarray, targets: np.ndarray, chunk: int = 256) -> np.ndarray:

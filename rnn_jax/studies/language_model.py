@@ -13,8 +13,9 @@ flowing back into it (the carry enters each step as a constant: truncation at th
 carry starts at zero each epoch; evaluation carries it through its own rows the same way. The carry
 is checkpointed with the rest of the state, so a run stopped mid-epoch resumes exactly.
 
-Perplexity = exp(mean -log p(w_t | w_<t)) over every target token of the split, always with the
-full softmax over the V = vocab_size + 2 ids (the words, end-of-review, out-of-vocabulary).
+Perplexity = exp(mean -log p(w_t | w_<t)) over every target token of the split, always with an
+exact distribution over all V = vocab_size + 2 ids (the words, end-of-review, out-of-vocabulary):
+the full softmax, or the adaptive softmax, which is normalised over all V ids too.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from rnn_jax.data import lm_corpus
 from rnn_jax.data.tokenizer import Vocabulary, split_words
 from rnn_jax.errors import ConfigError, RunNotFoundError
 from rnn_jax.models import ngram
-from rnn_jax.models.language_model import LanguageModel, token_losses
+from rnn_jax.models.adaptive_softmax import cluster_capacities
+from rnn_jax.models.language_model import SOFTMAXES, LanguageModel
 from rnn_jax.models.language_model import init_params as init_lm_params
 from rnn_jax.studies.command import parse_flags
 from rnn_jax.training import checkpoints, distributed, loop, runs
@@ -69,6 +71,11 @@ class LMConfig:
     # chaotic regime (validation perplexity 17,404 after 300 steps against 339 at 0.5; results/lm/init/).
     recurrent_scale: float = _field(0.5, "spectral radius of the recurrent weights A_h at initialisation")
     tie_embeddings: bool = _field(False, "the output layer reuses the embedding table (needs H = E)")
+    softmax: str = _field(
+        "adaptive", "output layer: the adaptive softmax (exact, cheaper) or the full softmax", SOFTMAXES
+    )
+    cutoffs: tuple[int, ...] = _field((2000, 6000), "the adaptive softmax's cluster boundaries (ids)")
+    div_value: float = _field(4.0, "the adaptive softmax's projection divisor per cluster")
     dropout: float = _field(0.0, "dropout on the word vectors and the layers' outputs while training")
     optimizer: str = _field(
         "adam", "Optax optimizer (sgd as in PyTorch's example, with clipping)", OPTIMIZERS
@@ -127,7 +134,7 @@ def validate_config(config: LMConfig) -> None:
     if config.clip_norm is not None and not config.clip_norm > 0:
         raise ConfigError(f"clip_norm must be > 0 or None, got {config.clip_norm}")
     if config.model in RNN_MODELS:
-        build_model(config, 3)  # the model's own checks (tied sizes, dropout range)
+        build_model(config, config.vocab_size + 2)  # the model's own checks (sizes, dropout, cutoffs)
 
 
 def build_model(config: LMConfig, num_ids: int) -> LanguageModel:
@@ -140,6 +147,9 @@ def build_model(config: LMConfig, num_ids: int) -> LanguageModel:
         tie_embeddings=config.tie_embeddings,
         dropout=config.dropout,
         recurrent_scale=config.recurrent_scale,
+        softmax=config.softmax,
+        cutoffs=tuple(config.cutoffs),
+        div_value=config.div_value,
     )
 
 
@@ -161,23 +171,53 @@ def window_loss(
     *,
     model: LanguageModel,
     train: bool = True,
+    capacities: tuple[int, ...] | None = None,
 ) -> tuple[jax.Array, tuple[dict, Any]]:
     """Mean next-token cross-entropy of one window, and the state after it.
 
         batch [B, K + 1] ids: inputs batch[:, :K], targets batch[:, 1:]
-        loss = mean_{b, t} -log softmax(logits[b, t])[target[b, t]]
+        loss = mean_{b, t} -log p(target[b, t] | inputs[b, :t + 1], carry)
 
+    `capacities`: the adaptive softmax's bound on the targets per tail cluster in one window
+    (`window_capacities`); None for the full softmax or no bound.
     Returns `(loss, (sums, carry))` with `sums = {"nll": sum of the losses, "count": B K}`.
     """
     inputs, targets = batch[:, :-1], batch[:, 1:]
     rngs = {"dropout": dropout_key} if train and dropout_key is not None else {}
-    logits, carry = model.apply({"params": params}, inputs, carry, train=train, rngs=rngs)
-    losses = token_losses(logits, targets)  # [B, K]
+    losses, carry = model.apply(
+        {"params": params},
+        inputs,
+        targets,
+        carry,
+        train=train,
+        rngs=rngs,
+        capacities=capacities,
+        method="losses",
+    )  # [B, K]
     return losses.mean(), ({"nll": losses.sum(), "count": jnp.float32(losses.size)}, carry)
 
 
-def _eval_sums(params, batch, carry, *, model):
-    return window_loss(params, batch, carry, None, model=model, train=False)[1]
+def _eval_sums(params, batch, carry, *, model, capacities=None):
+    return window_loss(params, batch, carry, None, model=model, train=False, capacities=capacities)[1]
+
+
+def window_capacities(model: LanguageModel, targets: np.ndarray) -> tuple[int, ...] | None:
+    """The most targets one window holds per adaptive-softmax tail cluster: targets [windows, B, K].
+
+    None for the full softmax. Read off the data once, so each window scores a tail cluster at
+    exactly as many positions as the data can need (models/adaptive_softmax.py).
+    """
+    if model.softmax != "adaptive":
+        return None
+    return cluster_capacities(targets, model.cutoffs, model.num_ids)
+
+
+def _window_targets(rows: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
+    """The targets of every window of `rows` [B, N] read from `starts`: [windows, B, K]."""
+    if np.array_equal(starts, np.arange(len(starts)) * window):  # back to back: one reshape
+        b = rows.shape[0]
+        return rows[:, 1 : 1 + len(starts) * window].reshape(b, len(starts), window).transpose(1, 0, 2)
+    return np.stack([rows[:, s + 1 : s + 1 + window] for s in starts])
 
 
 def perplexity_metrics(sums: dict) -> dict[str, float]:
@@ -220,17 +260,21 @@ def make_task(
             f"{config.batch_size} rows of windows of {config.window}"
         )
     eval_rows = -(-config.eval_batch_size // num_devices) * num_devices  # splits over the mesh
+    validation = stacked_windows(corpus.validation, eval_rows, config.window)
+    test = stacked_windows(corpus.test, eval_rows, config.window)
+    train_capacities = window_capacities(model, _window_targets(rows, starts, config.window))
+    eval_capacities = window_capacities(model, np.concatenate([validation[:, :, 1:], test[:, :, 1:]]))
     return loop.Task(
         init_params=functools.partial(init_lm_params, model),
-        loss=functools.partial(window_loss, model=model),
-        eval_sums=functools.partial(_eval_sums, model=model),
+        loss=functools.partial(window_loss, model=model, capacities=train_capacities),
+        eval_sums=functools.partial(_eval_sums, model=model, capacities=eval_capacities),
         zero_sums=lambda: {"nll": jnp.zeros((), jnp.float32), "count": jnp.zeros((), jnp.float32)},
         metrics=perplexity_metrics,
         train_data=rows,
         gather=functools.partial(_gather, window=config.window),
         epoch_indices=functools.partial(_epoch_starts, starts, config.batch_size),
-        validation=stacked_windows(corpus.validation, eval_rows, config.window),
-        test=stacked_windows(corpus.test, eval_rows, config.window),
+        validation=validation,
+        test=test,
         monitor="perplexity",
         mode="min",
         init_carry=functools.partial(model.init_carry, config.batch_size),
@@ -554,6 +598,7 @@ SMOKE = {
     "num_validation": 20,
     "num_test": 20,
     "checkpoint_every_steps": 0,
+    "cutoffs": (10, 20),
 }
 
 
