@@ -11,6 +11,14 @@ with exact resume, preemption and the run folder. This module supplies what is I
 `TrainConfig`, the data, the binary cross-entropy and accuracy (`classification_loss`,
 `classification_sums`), the minibatch order (`epoch_order`) and the results' extra entries.
 
+A pretrained start (`pretrained_lm`, a finished RNN run of `rnn_jax.studies.language_model` with the
+same sizes): the classifier encodes the reviews with that run's vocabulary (the LM's end-of-review id 0
+is the padding id here, its OOV id 1 and words 2 .. N+1 are the classifier's layout) and overwrites
+`params["embedding"]` (and, `pretrained_parts="embedding+rnn"`, `params["rnn"]`, the same one-layer
+cell) with the LM's best parameters at step 0 (`load_pretrained`); `pretrained_parts="vocab"` takes the
+vocabulary only, the control with the same words and a random start. `freeze_embedding_epochs` and
+`pretrained_lr_scale` act through `scale_parts`, a function of the optimizer's own step count.
+
 A run folder holds `config.json`, `vocab.json`, `metrics.jsonl` (one record per epoch), `results.json`,
 `curves.png`, `checkpoints/` (orbax, every epoch and every `checkpoint_every_steps` steps) and
 `best_params/` (orbax, the parameters `load_run` returns).
@@ -34,7 +42,14 @@ import numpy as np
 import optax
 
 from rnn_jax.core.cells import num_params
-from rnn_jax.data.tokenizer import PADDINGS, Vocabulary, build_vocabulary, encode, tokenize
+from rnn_jax.data.tokenizer import (
+    NUM_SPECIAL_IDS,
+    PADDINGS,
+    Vocabulary,
+    build_vocabulary,
+    encode,
+    tokenize,
+)
 from rnn_jax.errors import ConfigError, RunNotFoundError
 from rnn_jax.models.classifiers import MODELS, build_model, init_params
 from rnn_jax.studies.command import parse_flags
@@ -43,6 +58,11 @@ from rnn_jax.training import checkpoints, distributed, loop, runs
 logger = logging.getLogger(__name__)
 
 OPTIMIZERS = ("rmsprop", "adam")
+# What a classifier may take from a language-model run: the word vectors, or those and the recurrence;
+# "vocab": its vocabulary only, the parameters drawn at random (the control of a pretrained start).
+PRETRAINED_PARTS = ("vocab", "embedding", "embedding+rnn")
+# Classifiers whose recurrence is one cell of the language model's kind (the others: embedding only).
+SINGLE_CELL_MODELS = ("simple_rnn", "lstm", "gru")
 VOCAB_FILE = "vocab.json"
 CURVES_FILE = "curves.png"
 CHECKPOINT_DIR = checkpoints.CHECKPOINT_DIR
@@ -137,6 +157,24 @@ class TrainConfig:
     distributed_timeout: int = _field(
         120, "seconds to wait for the coordinator and the other processes before failing with a message"
     )
+    # A pretrained start from a language-model run (rnn_jax.studies.language_model) of the same sizes.
+    pretrained_lm: str | None = _field(
+        None,
+        "a finished RNN language-model run folder: the classifier encodes reviews with its vocabulary "
+        "and starts the pretrained_parts from its best parameters (None: a random start)",
+    )
+    pretrained_parts: str = _field(
+        "embedding",
+        "what to take from pretrained_lm besides its vocabulary: the word vectors, or those and the "
+        "recurrence (embedding+rnn: the same cell, one layer); vocab: nothing else (a random start)",
+        PRETRAINED_PARTS,
+    )
+    freeze_embedding_epochs: int = _field(
+        0, "the embedding gets no update during the first N epochs (needs pretrained_lm)"
+    )
+    pretrained_lr_scale: float = _field(
+        1.0, "learning-rate multiplier of the pretrained parameters (needs pretrained_lm)"
+    )
 
 
 def validate_config(config: TrainConfig) -> None:
@@ -183,10 +221,151 @@ def validate_config(config: TrainConfig) -> None:
         raise ConfigError(f"num_devices must be a positive int or None, got {config.num_devices!r}")
     if not config.distributed_timeout > 0:
         raise ConfigError(f"distributed_timeout must be > 0 seconds, got {config.distributed_timeout}")
+    _validate_pretrained_fields(config)
     try:
         build_model(config)  # model-specific checks (stacked needs 2+ layers, padding, dropout)
     except ValueError as err:
         raise ConfigError(str(err)) from err
+
+
+def _validate_pretrained_fields(config: TrainConfig) -> None:
+    """The pretrained-start flags on their own (the run folder itself: `load_pretrained`)."""
+    if config.pretrained_parts not in PRETRAINED_PARTS:
+        raise ConfigError(
+            f"unknown pretrained_parts {config.pretrained_parts!r}; "
+            f"expected one of {', '.join(map(repr, PRETRAINED_PARTS))}"
+        )
+    freeze = config.freeze_embedding_epochs
+    if isinstance(freeze, bool) or not isinstance(freeze, int) or freeze < 0:
+        raise ConfigError(f"freeze_embedding_epochs must be an int >= 0, got {freeze!r}")
+    if not config.pretrained_lr_scale > 0:
+        raise ConfigError(f"pretrained_lr_scale must be > 0, got {config.pretrained_lr_scale}")
+    if config.pretrained_lm is None:
+        for name, default in (
+            ("pretrained_parts", "embedding"),
+            ("freeze_embedding_epochs", 0),
+            ("pretrained_lr_scale", 1.0),
+        ):
+            if getattr(config, name) != default:
+                raise ConfigError(f"{name} needs pretrained_lm (a language-model run folder to start from)")
+    elif config.pretrained_parts == "vocab" and (
+        config.freeze_embedding_epochs > 0 or config.pretrained_lr_scale != 1.0
+    ):
+        raise ConfigError(
+            "freeze_embedding_epochs and pretrained_lr_scale act on pretrained parameters; "
+            "pretrained_parts 'vocab' takes none"
+        )
+    elif config.pretrained_parts == "embedding+rnn" and config.model not in SINGLE_CELL_MODELS:
+        raise ConfigError(
+            f"model {config.model!r} has no single recurrence to take from a language model; "
+            f"use pretrained_parts 'embedding' (embedding+rnn needs one of {', '.join(SINGLE_CELL_MODELS)})"
+        )
+
+
+# ----------------------------------------------------------------------------- pretrained start
+
+
+class Pretrained(NamedTuple):
+    """What a classifier takes from a language-model run.
+
+    Attributes:
+      vocab: the run's vocabulary (ids 2 .. N+1 as the classifier's; the LM's end-of-review id 0 is
+        the classifier's padding id).
+      params: the classifier's parameters to overwrite at step 0, e.g.
+        `{"embedding": {"embedding": [V, E]}, "rnn": {"A": [H, H + E], "b": [H]}}` (`{}` for "vocab").
+      summary: where they came from, for results.json.
+    """
+
+    vocab: Vocabulary
+    params: dict[str, Any]
+    summary: dict[str, Any]
+
+
+def load_pretrained(config: TrainConfig) -> Pretrained | None:
+    """The parts of `config.pretrained_lm` the classifier starts from (None without `pretrained_lm`).
+
+    Raises:
+      RunNotFoundError: the folder holds no run, or an unfinished one (no best parameters yet).
+      ConfigError: it is not a language-model run, a count model's, or its sizes, vocabulary, cell
+        or layers do not fit the classifier's config.
+    """
+    if config.pretrained_lm is None:
+        return None
+    from rnn_jax.studies import language_model as lm
+
+    workdir = Path(config.pretrained_lm)
+    path = workdir / runs.CONFIG_FILE
+    if not path.exists():
+        raise RunNotFoundError(f"pretrained_lm: {path} does not exist: {workdir} holds no language-model run")
+    saved = runs.load_json(path)
+    lm_fields = {f.name for f in dataclasses.fields(lm.LMConfig)}
+    if not set(saved) <= lm_fields or "window" not in saved:
+        raise ConfigError(
+            f"pretrained_lm: {workdir} is not a language-model run (its config.json is not an LMConfig)"
+        )
+    lm_config = lm.LMConfig(**saved)
+    if lm_config.model in lm.COUNT_MODELS:
+        raise ConfigError(
+            f"pretrained_lm: {workdir} is a {lm_config.model} count model (no word vectors); "
+            f"start from an RNN language model ({', '.join(lm.RNN_MODELS)})"
+        )
+    if not (workdir / runs.RESULTS_FILE).exists() or not (workdir / BEST_PARAMS_DIR).exists():
+        raise RunNotFoundError(
+            f"pretrained_lm: {workdir} has not finished (no results.json / {BEST_PARAMS_DIR}/); "
+            "let the language model finish (or --resume it) first"
+        )
+    with_rnn = config.pretrained_parts == "embedding+rnn"
+    with_embedding = config.pretrained_parts != "vocab"
+    sizes = (
+        ["vocab_size"]
+        + (["embedding_size"] if with_embedding else [])
+        + (["hidden_size"] if with_rnn else [])
+    )
+    for name in sizes:
+        if getattr(lm_config, name) != getattr(config, name):
+            raise ConfigError(
+                f"pretrained_lm: {name} differs: the language model's is {getattr(lm_config, name)}, "
+                f"the classifier's {getattr(config, name)}"
+            )
+    if with_rnn and lm_config.model != config.model:
+        raise ConfigError(
+            f"pretrained_lm: the language model's cell is {lm_config.model!r}, the classifier's "
+            f"{config.model!r}; embedding+rnn needs the same cell (or use pretrained_parts 'embedding')"
+        )
+    if with_rnn and lm_config.num_layers != 1:
+        raise ConfigError(
+            f"pretrained_lm: the language model has {lm_config.num_layers} layers; embedding+rnn needs "
+            "a one-layer model (or use pretrained_parts 'embedding')"
+        )
+    _, lm_params, vocab = lm.load_run(workdir)
+    if vocab.num_ids != config.vocab_size + NUM_SPECIAL_IDS:
+        raise ConfigError(
+            f"pretrained_lm: the language model's vocabulary has {len(vocab)} words, "
+            f"the classifier's vocab_size is {config.vocab_size}"
+        )
+    parts = (["embedding"] if with_embedding else []) + (["rnn"] if with_rnn else [])
+    params = {name: jax.tree_util.tree_map(jnp.asarray, lm_params[name]) for name in parts}
+    expected = jax.eval_shape(lambda: init_params(build_model(config), jax.random.key(0), config.seq_len))
+    shapes = functools.partial(jax.tree_util.tree_map, lambda a: (a.shape, a.dtype))
+    for name in parts:
+        if shapes(params[name]) != shapes(expected[name]):  # a last safety net: the checks above cover it
+            raise ConfigError(f"pretrained_lm: params[{name!r}] of {workdir} do not fit the classifier's")
+    lm_results = runs.load_json(workdir / runs.RESULTS_FILE)
+    summary = {
+        "workdir": str(workdir),
+        "model": lm_config.model,
+        "parts": config.pretrained_parts,
+        "test_perplexity": lm_results.get("test_perplexity"),
+        "validation_perplexity": lm_results.get("validation_perplexity"),
+        "train_tokens": lm_results.get("train_tokens"),
+    }
+    return Pretrained(vocab, params, summary)
+
+
+def _init_from(key: jax.Array, *, model: nn.Module, seq_len: int, start: dict[str, Any] | None) -> Any:
+    """`init_params` from `key`, then the pretrained parts in `start` (the rest stays as drawn)."""
+    params = init_params(model, key, seq_len)
+    return params if not start else {**params, **start}
 
 
 # ----------------------------------------------------------------------------- data
@@ -317,22 +496,79 @@ def _describe(metrics: dict[str, float]) -> str:
     return f"loss {metrics['loss']:.4f} acc {100 * metrics['accuracy']:.2f}%"
 
 
-def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
-    """RMSprop (the lecture's) or Adam, after optional global-norm clipping."""
+class PartScalesState(NamedTuple):
+    """`scale_parts`' state: `count`, the updates it has passed on so far (int32 [])."""
+
+    count: jax.Array
+
+
+def scale_parts(scales: dict[str, float], frozen_steps: dict[str, int]) -> optax.GradientTransformation:
+    """Scales the updates of named top-level parameter parts; zeroes a part for its first steps.
+
+        u_part <- scales[part] * [count >= frozen_steps[part]] * u_part     (other parts unchanged)
+
+    Placed after RMSprop or Adam (whose updates end in `-lr * ...`) it gives the part the learning rate
+    `scales[part] * lr`, and freezes it for `frozen_steps[part]` steps while the optimizer's statistics
+    still see its gradients. The gate reads the transformation's own step count, which lives in the
+    optimizer state and so in the checkpoint: a resumed run freezes exactly the same steps. (A skipped
+    non-finite update does not advance it.)
+    """
+
+    def init(params):
+        del params
+        return PartScalesState(jnp.zeros((), jnp.int32))
+
+    def update(updates, state, params=None):
+        del params
+        scaled = dict(updates)
+        for name in set(scales) | set(frozen_steps):
+            factor = jnp.asarray(scales.get(name, 1.0), jnp.float32)
+            if frozen_steps.get(name, 0) > 0:
+                factor = jnp.where(state.count < frozen_steps[name], 0.0, factor)
+            scaled[name] = jax.tree_util.tree_map(lambda u, f=factor: u * f.astype(u.dtype), updates[name])
+        return scaled, PartScalesState(optax.safe_int32_increment(state.count))
+
+    return optax.GradientTransformation(init, update)
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int | None = None) -> optax.GradientTransformation:
+    """RMSprop (the lecture's) or Adam, after optional global-norm clipping.
+
+    With `pretrained_lm`: the pretrained parts' updates are scaled by `pretrained_lr_scale` and the
+    embedding's are zero for the first `freeze_embedding_epochs * steps_per_epoch` steps
+    (`scale_parts`); without a scale or a freeze the optimizer is the plain one.
+    """
     make = {"rmsprop": optax.rmsprop, "adam": optax.adam}[config.optimizer]
     parts = [] if config.clip_norm is None else [optax.clip_by_global_norm(config.clip_norm)]
-    return optax.chain(*parts, make(config.learning_rate))
+    parts.append(make(config.learning_rate))
+    if config.pretrained_lm is not None and (
+        config.pretrained_lr_scale != 1.0 or config.freeze_embedding_epochs > 0
+    ):
+        pretrained = ["embedding"] + (["rnn"] if config.pretrained_parts == "embedding+rnn" else [])
+        frozen = {}
+        if config.freeze_embedding_epochs > 0:
+            if steps_per_epoch is None:
+                raise ValueError("freeze_embedding_epochs needs steps_per_epoch")
+            frozen["embedding"] = config.freeze_embedding_epochs * steps_per_epoch
+        parts.append(scale_parts({name: config.pretrained_lr_scale for name in pretrained}, frozen))
+    return optax.chain(*parts)
 
 
 def make_task(
-    config: TrainConfig, model: nn.Module, splits: dict[str, Encoded] | None = None, num_devices: int = 1
+    config: TrainConfig,
+    model: nn.Module,
+    splits: dict[str, Encoded] | None = None,
+    num_devices: int = 1,
+    pretrained: Pretrained | None = None,
 ) -> loop.Task:
     """The classification `Task` of the shared loop: model, loss, metrics and (given `splits`) the data.
 
-    Without `splits` the task has no data: enough for `create_train_state` and `train_step`.
+    Without `splits` the task has no data: enough for `create_train_state` and `train_step`. With
+    `pretrained`, the initial parameters take its parts (`load_pretrained`).
     """
+    start = None if pretrained is None else pretrained.params
     objective = dict(
-        init_params=functools.partial(init_params, model, seq_len=config.seq_len),
+        init_params=functools.partial(_init_from, model=model, seq_len=config.seq_len, start=start),
         loss=functools.partial(classification_loss, model=model),
         eval_sums=functools.partial(classification_sums, model=model),
         zero_sums=Sums.zeros,
@@ -409,9 +645,15 @@ def _data_results(splits: dict[str, Encoded], timings: dict) -> dict[str, Any]:
     }
 
 
-def _load_data(config: TrainConfig, workdir: Path, resume: bool, writer: bool):
-    """The encoded splits and the vocabulary (a resumed run's is the saved one); saves config and vocab."""
-    vocab = Vocabulary.load(workdir / VOCAB_FILE) if resume and (workdir / VOCAB_FILE).exists() else None
+def _load_data(
+    config: TrainConfig, workdir: Path, resume: bool, writer: bool, vocab: Vocabulary | None = None
+):
+    """The encoded splits and the vocabulary (a resumed run's is the saved one); saves config and vocab.
+
+    `vocab`: a given vocabulary (a pretrained language model's) instead of the training reviews' own.
+    """
+    if resume and (workdir / VOCAB_FILE).exists():
+        vocab = Vocabulary.load(workdir / VOCAB_FILE)
     splits, vocab, timings = prepare_data(config, vocab)
     num_train = len(splits["train"].labels)
     if num_train < config.batch_size:
@@ -457,14 +699,19 @@ def train_and_evaluate(
       DatasetNotFoundError: the dataset is missing. TrainingInterrupted: SIGTERM / Ctrl-C (checkpointed).
     """
     validate_config(config)
+    pretrained = load_pretrained(config)
     mesh = _start_cluster(config)
     writer = distributed.is_main_process()  # only process 0 writes files
     workdir = loop.start_run(
         workdir, config, resume=resume, resumable_changes=RESUMABLE_CHANGES, writer=writer
     )
-    splits, timings = _load_data(config, workdir, resume, writer)
+    splits, timings = _load_data(
+        config, workdir, resume, writer, None if pretrained is None else pretrained.vocab
+    )
     model = build_model(config)
-    task = make_task(config, model, splits, int(mesh.devices.size))
+    task = make_task(config, model, splits, int(mesh.devices.size), pretrained)
+    if pretrained is not None:
+        print(f"start: {config.pretrained_parts} from the language model {config.pretrained_lm}")
     shapes = jax.eval_shape(task.init_params, jax.random.key(0))
     n_params, n_rnn = num_params(shapes), num_params(shapes.get("rnn", {}))
     print(f"model {config.model}: {n_params:,} parameters ({n_rnn:,} in the recurrence params['rnn'])")
@@ -473,12 +720,13 @@ def train_and_evaluate(
         "num_params": n_params,
         "num_params_rnn": n_rnn,
         "seed": config.seed,
+        "pretrained_lm": None if pretrained is None else pretrained.summary,
         **_data_results(splits, timings),
     }
     results = loop.fit(
         task,
         loop.LoopConfig.from_config(config),
-        make_optimizer(config),
+        make_optimizer(config, len(splits["train"].labels) // config.batch_size),
         workdir,
         mesh,
         resume=resume,
