@@ -107,9 +107,10 @@ def test_lower_is_better_picks_the_lowest_validation_loss(tmp_path):
     assert (tmp_path / "run" / "curves.png").is_file() and "test_loss" in results
 
 
-def test_stateful_run_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("stop", [17, 24])  # mid-epoch 2; its last step (12 steps an epoch)
+def test_stateful_run_resumes_exactly(tmp_path, stop):
     full = _fit(tmp_path / "full")
-    assert _fit(tmp_path / "cut", stop_after_steps=17) == {"interrupted": True, "step": 17}  # mid-epoch 2
+    assert _fit(tmp_path / "cut", stop_after_steps=stop) == {"interrupted": True, "step": stop}
     resumed = _fit(tmp_path / "cut", resume=True)
     assert _no_timings(resumed) == _no_timings(full)
     strip = lambda d: [

@@ -65,6 +65,8 @@ def save(manager, step: int, state: Any, best_params: Any, meta: dict) -> float:
     start = time.perf_counter()
     if jax.process_count() > 1:  # host copies of the replicated state, written by process 0 alone
         state = jax.device_get(state)
+    if step in manager.all_steps():  # a stop on an epoch's last step, then the epoch's end on resume
+        manager.delete(step)  # the end-of-epoch checkpoint (with that epoch's metrics) replaces it
     manager.save(
         step,
         args=ocp.args.Composite(
