@@ -88,12 +88,23 @@ def test_far_context_perturbation_does_nothing_beyond_the_context(model_and_para
     assert set(result) == {"shuffle", "replace"}
 
 
-def test_cue_probabilities_are_probabilities(model_and_params):
+def test_cue_probabilities_are_the_next_word_distribution(model_and_params):
     model, params = model_and_params
-    p = cu.cue_probabilities(model, params, STREAM[:4], STREAM[10:60], STREAM[:2], answer=3, gaps=(0, 10, 50))
-    assert set(p) == {0, 10, 50} and all(0 < v < 1 for v in p.values())
+    cue, filler, prompt = STREAM[:4], STREAM[10:60], STREAM[:2]
+    p = cu.cue_probabilities(model, params, cue, filler, prompt, answers=(3, 5), gaps=(0, 10, 50))
+    assert set(p) == {0, 10, 50} and all(0 < v < 1 for row in p.values() for v in row)
+    ids = np.concatenate([cue, filler[:10], prompt])[None].astype(np.int32)
+    logits, _ = model.apply({"params": params}, jnp.asarray(ids), model.init_carry(1))
+    np.testing.assert_allclose(p[10], np.asarray(jax.nn.softmax(logits[0, -1]))[[3, 5]], rtol=1e-5)
     with pytest.raises(ConfigError, match="shorter than the largest gap"):
-        cu.cue_probabilities(model, params, STREAM[:4], STREAM[:5], STREAM[:2], answer=3, gaps=(10,))
+        cu.cue_probabilities(model, params, cue, STREAM[:5], prompt, answers=(3,), gaps=(10,))
+
+
+def test_cue_scores():
+    steered = np.full((3, 3), 0.1) + np.eye(3) * 0.5  # each cue makes its own answer 6x as likely
+    assert cu.cue_scores(steered) == pytest.approx({"accuracy": 1.0, "lift": np.log(6.0)})
+    ignored = np.tile([0.2, 0.1, 0.05], (3, 1))  # the same distribution whatever the cue
+    assert cu.cue_scores(ignored) == pytest.approx({"accuracy": 1 / 3, "lift": 0.0})
 
 
 def test_measure_and_plot(model_and_params, tmp_path):

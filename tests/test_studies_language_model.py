@@ -213,8 +213,15 @@ def test_analyze_only_recomputes_the_examples_of_a_finished_run(finished, tmp_pa
     _, workdir, full = finished
     copy = tmp_path / "copy"
     shutil.copytree(workdir, copy)
+    # as if stopped after the loop's results.json, before the study's own entries
+    partial = runs.load_json(copy / "results.json")
+    for key in ("validation_perplexity", "train_tokens", "cue_test", "samples", "context"):
+        partial.pop(key)
+    runs.save_results(copy, partial)
     again = lm.main(["--workdir", str(copy), "--analyze_only"])
     assert again["test_perplexity"] == full["test_perplexity"] and again["samples"] == full["samples"]
+    assert again["validation_perplexity"] == full["validation_perplexity"]
+    assert again["train_tokens"] == full["train_tokens"] and again["context"] == full["context"]
     assert runs.load_json(copy / "results.json")["cue_test"] == again["cue_test"]
 
 
@@ -241,3 +248,27 @@ def test_rows_split_over_two_devices_give_the_one_device_run(finished, tmp_path)
     assert two["num_devices"] == 2 and results["num_devices"] == 1
     for key in ("test_perplexity", "validation_perplexity", "best_epoch", "skipped_updates"):
         np.testing.assert_allclose(two[key], results[key], rtol=1e-5, err_msg=key)
+
+
+def test_cue_test_with_its_controls():
+    from rnn_jax.data.tokenizer import Vocabulary, split_words
+
+    words = sorted(
+        {w for place, lang in lm.CUE_PAIRS for w in (place, lang)} | set(split_words(lm.CUE_PROMPT))
+    )
+    words += sorted(set(split_words(lm.CUE_TEMPLATE.format(place=""))) - set(words))
+    vocab = Vocabulary(words)
+    config = dataclasses.replace(lm.LMConfig(**lm.SMOKE), softmax="full")
+    model = lm.build_model(config, vocab.num_ids)
+    params = init_params(model, jax.random.key(0))
+    filler = np.random.default_rng(0).integers(2, vocab.num_ids, 60).astype(np.int32)
+    cue = lm.cue_test(model, params, vocab, filler, gaps=(0, 5, 50))
+    assert cue["cue"] == "i grew up in china and my parents spoke to me in" and cue["answer"] == "chinese"
+    for gap in (0, 5, 50):
+        table = np.asarray(cue["probabilities_by_gap"][gap])  # [6 cues, 6 languages]
+        assert table.shape == (6, 6) and np.all((0 < table) & (table < 1))
+        assert cue["probability_by_gap"][gap] == table[0, 0]
+        assert cue["accuracy_by_gap"][gap] in {k / 6 for k in range(7)}
+        assert np.isfinite(cue["lift_by_gap"][gap])
+    without = Vocabulary([w for w in words if w != "chinese"])
+    assert "outside the vocabulary" in lm.cue_test(model, params, without, filler, gaps=(0,))["skipped"]

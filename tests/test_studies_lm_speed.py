@@ -53,3 +53,11 @@ def test_benchmark_writes_every_variant_and_the_torch_ratio(tiny_dir, tmp_path, 
 def test_bad_settings(tiny_dir, tmp_path, extra, message):
     with pytest.raises(ConfigError, match=message):
         lm_speed.main(_flags(tiny_dir, tmp_path, *extra))
+
+
+def test_tied_embeddings_variant(tiny_dir, tmp_path):
+    peers = ["rnn_jax", "torch"] if HAVE_TORCH else ["rnn_jax"]
+    flags = ["--tie_embeddings", "--softmaxes", "full", "adaptive", "--models", "gru", "--peers", *peers]
+    results = lm_speed.main(_flags(tiny_dir, tmp_path, *flags))
+    names = {r["name"] for r in results["rows"]}
+    assert {f"{p} gru full tied B=2" for p in peers} | {f"{p} gru adaptive B=2" for p in peers} == names

@@ -171,21 +171,42 @@ def cue_probabilities(
     cue: np.ndarray,
     filler: np.ndarray,
     prompt: np.ndarray,
-    answer: int,
+    answers: Sequence[int],
     gaps: Sequence[int],
-) -> dict[int, float]:
-    """p(answer | cue, `gap` tokens of filler text, prompt) for each gap ("I speak fluent ___")."""
+) -> dict[int, list[float]]:
+    """p(answer | cue, `gap` tokens of filler text, prompt) of each answer id, for each gap.
+
+    The lecture's "I grew up in China ... I speak fluent ___": `{gap: [p(answers[0]), ...]}`, each
+    read from a fresh zero state over the cue, the first `gap` tokens of `filler`, then the prompt.
+    """
     if len(filler) < max(gaps):
         raise ConfigError(
             f"the filler text ({len(filler)} tokens) is shorter than the largest gap {max(gaps)}"
         )
+    answers = jnp.asarray(list(answers), jnp.int32)
     result = {}
     for gap in gaps:
-        ids = np.concatenate([cue, filler[:gap], prompt])[None].astype(np.int32)
-        xs = model.apply({"params": params}, jnp.asarray(ids), method="embed")
-        log_p = _target_log_probs(model, params, xs, jnp.asarray([answer], jnp.int32))
-        result[int(gap)] = float(np.exp(log_p[0]))
+        ids = np.concatenate([cue, filler[:gap], prompt]).astype(np.int32)
+        xs = model.apply(
+            {"params": params}, jnp.asarray(np.repeat(ids[None], len(answers), 0)), method="embed"
+        )
+        result[int(gap)] = np.exp(np.asarray(_target_log_probs(model, params, xs, answers))).tolist()
     return result
+
+
+def cue_scores(probabilities: np.ndarray) -> dict[str, float]:
+    """How much the cues steer the answers: probabilities [C cues, C answers], p[i, j] = p(answer j | cue i).
+
+    accuracy: the fraction of cues after which their own answer is the most probable of the C
+    (chance: 1 / C when the cue is ignored); lift: mean over i of log p[i, i] - mean_{k != i} log p[k, i],
+    how much more probable answer i is after its own cue than after the others (0 nats: ignored).
+    """
+    p = np.asarray(probabilities, np.float64)
+    count = len(p)
+    accuracy = float(np.mean(np.argmax(p, axis=1) == np.arange(count)))
+    log_p = np.log(p)
+    others = (log_p.sum(axis=0) - np.diag(log_p)) / (count - 1)
+    return {"accuracy": accuracy, "lift": float(np.mean(np.diag(log_p) - others))}
 
 
 def measure(
@@ -223,7 +244,7 @@ def plot_context_usage(runs_results: dict[str, dict], path) -> None:
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for name, context in runs_results.items():
-        losses = {int(k): v for k, v in context["loss_by_context"].items()}
+        losses = dict(sorted((int(k), v) for k, v in context["loss_by_context"].items()))  # JSON keys
         axes[0].plot(
             list(losses),
             list(losses.values()),
@@ -231,7 +252,7 @@ def plot_context_usage(runs_results: dict[str, dict], path) -> None:
             label=f"{name} (effective {context['effective_context']})",
         )
         for mode, style in (("shuffle", "o-"), ("replace", "s--")):
-            increase = {int(k): v for k, v in context["perturbed"][mode].items()}
+            increase = dict(sorted((int(k), v) for k, v in context["perturbed"][mode].items()))
             axes[1].plot(list(increase), list(increase.values()), style, label=f"{name}, {mode}d")
         norms = context["gradient_norms"]
         axes[2].semilogy(range(1, len(norms) + 1), norms, label=name)

@@ -393,21 +393,40 @@ def _lecture_examples(model, params, vocab: Vocabulary, corpus: lm_corpus.LMCorp
 
 
 def cue_test(model, params, vocab: Vocabulary, filler: np.ndarray, gaps=None) -> dict[str, Any]:
-    """p(answer) after the cue sentence, `gap` tokens of real review text, and the prompt, per gap."""
-    from rnn_jax.studies.context_usage import cue_probabilities
+    """The lecture's long-range example with controls: each place's cue, N filler words, the prompt.
 
-    cue, prompt, answer = CUE
+    For every gap N and every (place, language) of `CUE_PAIRS`, p(each language | "i grew up in
+    <place> ...", N tokens of review text, "so now i speak"). Reports the lecture's own pair
+    (china -> chinese) as `probability_by_gap`, and over all pairs the accuracy (own language the
+    most probable of the six; chance 1/6) and the lift in nats (`context_usage.cue_scores`).
+    """
+    from rnn_jax.studies.context_usage import cue_probabilities, cue_scores
+
+    gaps = gaps or CUE_GAPS
     try:
-        ids = [encode_prompt(text, vocab) for text in (cue, prompt, answer)]
+        prompt = encode_prompt(CUE_PROMPT, vocab)
+        cues = [encode_prompt(CUE_TEMPLATE.format(place=place), vocab) for place, _ in CUE_PAIRS]
+        answers = [int(encode_prompt(language, vocab)[0]) for _, language in CUE_PAIRS]
     except ConfigError as err:
         return {"skipped": str(err)}
-    if lm_corpus.OOV_ID in np.concatenate(ids):
-        return {"skipped": f"a word of {CUE} is outside the vocabulary"}
+    if lm_corpus.OOV_ID in np.concatenate([prompt, *cues, answers]):
+        return {"skipped": f"a word of the cue test {CUE_PAIRS} is outside the vocabulary"}
     try:
-        probs = cue_probabilities(model, params, ids[0], filler, ids[1], int(ids[2][0]), gaps or CUE_GAPS)
+        table = [cue_probabilities(model, params, cue, filler, prompt, answers, gaps) for cue in cues]
     except ConfigError as err:  # filler text too short (smoke runs)
         return {"skipped": str(err)}
-    return {"cue": cue, "prompt": prompt, "answer": answer, "probability_by_gap": probs}
+    scores = {gap: cue_scores([row[gap] for row in table]) for gap in table[0]}
+    place, language = CUE_PAIRS[0]
+    return {
+        "cue": CUE_TEMPLATE.format(place=place),
+        "prompt": CUE_PROMPT,
+        "answer": language,
+        "pairs": [list(pair) for pair in CUE_PAIRS],
+        "probability_by_gap": {gap: table[0][gap][0] for gap in table[0]},
+        "accuracy_by_gap": {gap: s["accuracy"] for gap, s in scores.items()},
+        "lift_by_gap": {gap: s["lift"] for gap, s in scores.items()},
+        "probabilities_by_gap": {gap: [row[gap] for row in table] for gap in table[0]},
+    }
 
 
 def _context_usage(
@@ -478,9 +497,18 @@ def load_run(workdir: str | os.PathLike) -> tuple[LMConfig, Any, Vocabulary]:
 
 PROMPTS = ("clouds are in the", "i speak fluent", "this movie was", "the acting was", "i grew up in")
 SAMPLE_PROMPT = "this movie was"
-# The lecture's "I grew up in China ... I speak fluent ___" in the reviews' words: (cue, prompt, answer).
-# ("fluent" is not among the 10,000 most frequent training words.)
-CUE = ("i grew up in france and my parents spoke to me in", "so now i speak", "french")
+# The lecture's "I grew up in China ... I speak fluent ___" in the reviews' words ("fluent" is not among
+# the 10,000 most frequent training words), its own pair first, five more as controls.
+CUE_TEMPLATE = "i grew up in {place} and my parents spoke to me in"
+CUE_PROMPT = "so now i speak"
+CUE_PAIRS = (
+    ("china", "chinese"),
+    ("france", "french"),
+    ("germany", "german"),
+    ("italy", "italian"),
+    ("japan", "japanese"),
+    ("spain", "spanish"),
+)
 CUE_GAPS = (0, 5, 10, 20, 50, 100, 200)
 
 
@@ -627,6 +655,12 @@ def analyze_run(workdir: str | os.PathLike) -> dict[str, Any]:
         **runs.load_json(workdir / runs.RESULTS_FILE),
         **_lecture_examples(model, params, vocab, corpus),
     }
+    # A run stopped between the loop's results.json and the study's entries lacks these two.
+    results.setdefault("validation_perplexity", results["best_validation_perplexity"])
+    if "train_tokens" not in results:
+        rows = lm_corpus.batchify(corpus.train, config.batch_size)
+        starts = lm_corpus.windows(rows.shape[1], config.window, drop_last=True)
+        results["train_tokens"] = results["epochs_run"] * len(starts) * config.batch_size * config.window
     if config.context_positions:
         results.update(_context_usage(config, model, params, corpus, workdir))
     runs.save_results(workdir, results)

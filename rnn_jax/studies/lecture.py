@@ -555,9 +555,13 @@ def _next_word_lines(stage: dict, workdir: Path) -> list[str]:
         cue = m.get("cue_test") or {}
         if "probability_by_gap" in cue:
             gaps = ", ".join(f"{gap}: {p:.3g}" for gap, p in cue["probability_by_gap"].items())
+            lifts = ", ".join(f"{gap}: {v:+.2f}" for gap, v in (cue.get("lift_by_gap") or {}).items())
             lines += [
                 f'Cue test, {name}: p("{cue["answer"]}") after "{cue["cue"]}", N words of review '
-                f'text and "{cue["prompt"]}", by N: {gaps}.',
+                f'text and "{cue["prompt"]}", by N: {gaps}.'
+                + (
+                    f" Lift of the right language over the other cues (nats), by N: {lifts}." if lifts else ""
+                ),
                 "",
             ]
         figure = Path(m["run"]) / "context_usage.png"

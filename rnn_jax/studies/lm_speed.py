@@ -64,6 +64,9 @@ class LMSpeedConfig:
     vocab_size: int = _field(10_000, "words of the vocabulary (+ end-of-review and OOV)")
     cutoffs: tuple[int, ...] = _field((2000, 6000), "the adaptive softmax's cluster boundaries")
     div_value: float = _field(4.0, "the adaptive softmax's projection divisor")
+    tie_embeddings: bool = _field(
+        False, "full softmax: the output layer is the embedding table (needs H = E)"
+    )
     steps: int = _field(20, "training steps per variant per round")
     rounds: int = _field(5, "timed rounds (the median is reported)")
     warmup_steps: int = _field(3, "untimed steps of each variant after compilation")
@@ -106,6 +109,7 @@ def _lm_config(config: LMSpeedConfig, model: str, softmax: str, batch_size: int)
         softmax=softmax,
         cutoffs=config.cutoffs,
         div_value=config.div_value,
+        tie_embeddings=config.tie_embeddings and softmax == "full",
         vocab_size=config.vocab_size,
         embedding_size=config.embedding_size,
         hidden_size=config.hidden_size,
@@ -138,7 +142,12 @@ def _jax_variant(config, corpus, model: str, softmax: str, batch_size: int) -> V
         jax.block_until_ready(box["state"])
 
     return Variant(
-        f"rnn_jax {model} {softmax} B={batch_size}", "rnn_jax", model, softmax, batch_size, run_steps
+        f"rnn_jax {model} {_label(config, softmax)} B={batch_size}",
+        "rnn_jax",
+        model,
+        softmax,
+        batch_size,
+        run_steps,
     )
 
 
@@ -158,7 +167,9 @@ def _torch_variant(config, corpus, model: str, softmax: str, batch_size: int) ->
         )
     else:
         output = nn.Linear(hid, num_ids)
-    modules = nn.ModuleList([embedding, recurrence, output])
+        if config.tie_embeddings:  # RNNModel's --tied: decoder.weight = encoder.weight
+            output.weight = embedding.weight
+    modules = nn.ModuleList([embedding, recurrence, output])  # a tied weight is one parameter
     optimizer = torch.optim.Adam(modules.parameters(), lr=1e-3)
     rows = torch.from_numpy(
         np.ascontiguousarray(lm_corpus.batchify(corpus.train, batch_size).T)
@@ -186,7 +197,18 @@ def _torch_variant(config, corpus, model: str, softmax: str, batch_size: int) ->
             train_step(rows[s : s + config.window], rows[s + 1 : s + 1 + config.window])
             box["i"] += 1
 
-    return Variant(f"torch {model} {softmax} B={batch_size}", "torch", model, softmax, batch_size, run_steps)
+    return Variant(
+        f"torch {model} {_label(config, softmax)} B={batch_size}",
+        "torch",
+        model,
+        softmax,
+        batch_size,
+        run_steps,
+    )
+
+
+def _label(config: LMSpeedConfig, softmax: str) -> str:
+    return f"{softmax} tied" if config.tie_embeddings and softmax == "full" else softmax
 
 
 def validate(config: LMSpeedConfig) -> None:

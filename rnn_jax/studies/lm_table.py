@@ -10,7 +10,7 @@ perplexity, parameters, training tokens, training time, tokens/s, effective cont
 run's small files (config, metrics, results, printed lines, PNGs; never checkpoints) into
 `out/runs/<name>/` and draws the RNNs' context usage in one figure (`context_usage.png`: loss
 against context length, far context perturbed, gradient norms) and their cue tests
-(`cue_test.png`: p(answer) against the gap N).
+(`cue_test.png`: p(the lecture's answer) and the cues' lift against the gap N).
 """
 
 from __future__ import annotations
@@ -102,22 +102,29 @@ def to_markdown(rows: list[dict], command: str | None) -> str:
 
 
 def plot_cue_tests(rows: list[dict], path: Path) -> bool:
-    """p(answer) against the gap, one line per RNN run with a cue test; False when there is none."""
+    """Per RNN run with a cue test, against the gap N: p(the lecture's answer) and the cues' lift."""
     from rnn_jax.studies.plots import _pyplot, _save
 
     cues = [(r["name"], r["cue_test"]) for r in rows if (r["cue_test"] or {}).get("probability_by_gap")]
     if not cues:
         return False
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for name, cue in cues:
-        gaps = {int(k): v for k, v in cue["probability_by_gap"].items()}
-        ax.semilogy(list(gaps), list(gaps.values()), "o-", label=name)
-    prompt, answer = cues[0][1]["prompt"], cues[0][1]["answer"]
-    ax.set_xlabel("N, words of review text between the cue and the prompt")
-    ax.set_ylabel(f'p("{answer}" | cue, N words, "{prompt}")')
-    ax.grid(alpha=0.3)
-    ax.legend()
+        for ax, key in zip(axes, ("probability_by_gap", "lift_by_gap"), strict=True):
+            values = dict(
+                sorted((int(k), v) for k, v in (cue.get(key) or {}).items())
+            )  # JSON: "0", "10", "100"
+            ax.plot(list(values), list(values.values()), "o-", label=name)
+    first = cues[0][1]
+    axes[0].set_yscale("log")
+    axes[0].set_ylabel(f'p("{first["answer"]}" | its cue, N words, "{first["prompt"]}")')
+    axes[1].axhline(0.0, color="gray", lw=0.8)
+    axes[1].set_ylabel("lift of the own language over the other cues (nats)")
+    for ax in axes:
+        ax.set_xlabel("N, words of review text between the cue and the prompt")
+        ax.grid(alpha=0.3)
+        ax.legend()
     _save(fig, path)
     return True
 
