@@ -28,7 +28,7 @@ from rnn_jax.studies.imdb import (
     train_step,
 )
 from rnn_jax.training import runs
-from tests.imdb_fixture import tiny_flags, write_tiny_imdb
+from tests.imdb_fixture import TINY_CONFIG, tiny_flags, write_tiny_imdb
 
 TIMING_KEYS = {
     "epoch_seconds",
@@ -50,20 +50,10 @@ def tiny_dir(tmp_path_factory):
 
 def tiny_config(tiny_dir, **changes) -> TrainConfig:
     base = TrainConfig(
+        **{**TINY_CONFIG, "num_epochs": 2, "checkpoint_every_steps": 5},
         model="simple_rnn",
-        vocab_size=30,
-        seq_len=16,
-        embedding_size=8,
-        hidden_size=8,
-        batch_size=8,
-        num_epochs=2,
-        eval_batch_size=16,
-        checkpoint_every_steps=5,
         data_dir=str(tiny_dir),
         download=False,
-        num_validation=20,
-        max_train_examples=48,
-        max_eval_examples=20,
     )
     return dataclasses.replace(base, **changes)
 

@@ -22,7 +22,7 @@ from rnn_jax.studies import imdb as imdb_study
 from rnn_jax.studies import language_model as lm
 from rnn_jax.studies.imdb import TrainConfig, load_pretrained, make_optimizer, make_task, train_and_evaluate
 from rnn_jax.training import checkpoints, loop, runs
-from tests.imdb_fixture import tiny_flags
+from tests.imdb_fixture import TINY_CONFIG, tiny_flags
 from tests.lm_fixture import write_tiny_lm_imdb
 
 SIZES = {"vocab_size": 30, "embedding_size": 8, "hidden_size": 8}
@@ -64,19 +64,11 @@ def lm_runs(tiny_dir, tmp_path_factory):
 
 def tiny_config(tiny_dir, lm_dir=None, **changes) -> TrainConfig:
     base = TrainConfig(
+        **{**TINY_CONFIG, **SIZES, "num_epochs": 2, "checkpoint_every_steps": 5},
         model="simple_rnn",
-        seq_len=16,
-        batch_size=8,
-        num_epochs=2,
-        eval_batch_size=16,
-        checkpoint_every_steps=5,
         data_dir=str(tiny_dir),
         download=False,
-        num_validation=20,
-        max_train_examples=48,
-        max_eval_examples=20,
         pretrained_lm=None if lm_dir is None else str(lm_dir),
-        **SIZES,
     )
     return dataclasses.replace(base, **changes)
 
