@@ -248,12 +248,17 @@ def _gather(rows: jax.Array, starts: jax.Array, *, window: int) -> jax.Array:
     return jax.vmap(lambda row, s: jax.lax.dynamic_slice(row, (s,), (window + 1,)))(rows, starts)
 
 
+def training_windows(config: LMConfig, corpus: lm_corpus.LMCorpus) -> tuple[np.ndarray, np.ndarray]:
+    """The training stream as B rows [B, N // B] and the start columns of one epoch's K-token windows."""
+    rows = lm_corpus.batchify(corpus.train, config.batch_size)
+    return rows, lm_corpus.windows(rows.shape[1], config.window, drop_last=True)
+
+
 def make_task(
     config: LMConfig, model: LanguageModel, corpus: lm_corpus.LMCorpus, num_devices: int = 1
 ) -> loop.Task:
     """The stateful truncated-BPTT `Task` of the shared loop (validation perplexity: lower is better)."""
-    rows = lm_corpus.batchify(corpus.train, config.batch_size)
-    starts = lm_corpus.windows(rows.shape[1], config.window, drop_last=True)
+    rows, starts = training_windows(config, corpus)
     if not len(starts):
         raise ConfigError(
             f"the training stream ({len(corpus.train)} tokens) is too short for "
@@ -658,8 +663,7 @@ def analyze_run(workdir: str | os.PathLike) -> dict[str, Any]:
     # A run stopped between the loop's results.json and the study's entries lacks these two.
     results.setdefault("validation_perplexity", results["best_validation_perplexity"])
     if "train_tokens" not in results:
-        rows = lm_corpus.batchify(corpus.train, config.batch_size)
-        starts = lm_corpus.windows(rows.shape[1], config.window, drop_last=True)
+        _, starts = training_windows(config, corpus)
         results["train_tokens"] = results["epochs_run"] * len(starts) * config.batch_size * config.window
     if config.context_positions:
         results.update(_context_usage(config, model, params, corpus, workdir))

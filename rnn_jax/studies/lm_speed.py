@@ -35,7 +35,6 @@ from typing import Any
 import jax
 import numpy as np
 
-from rnn_jax.data import lm_corpus
 from rnn_jax.errors import ConfigError
 from rnn_jax.studies import language_model as lm
 from rnn_jax.studies.command import run_experiment
@@ -171,10 +170,8 @@ def _torch_variant(config, corpus, model: str, softmax: str, batch_size: int) ->
             output.weight = embedding.weight
     modules = nn.ModuleList([embedding, recurrence, output])  # a tied weight is one parameter
     optimizer = torch.optim.Adam(modules.parameters(), lr=1e-3)
-    rows = torch.from_numpy(
-        np.ascontiguousarray(lm_corpus.batchify(corpus.train, batch_size).T)
-    ).long()  # [N, B], seq first
-    starts = lm_corpus.windows(rows.shape[0], config.window, drop_last=True)
+    rows, starts = lm.training_windows(_lm_config(config, model, softmax, batch_size), corpus)
+    rows = torch.from_numpy(np.ascontiguousarray(rows.T)).long()  # [N, B]: PyTorch's sequence-first layout
     zeros = torch.zeros(1, batch_size, hid)
     box = {"hidden": (zeros, zeros.clone()) if model == "lstm" else zeros, "i": 0}
 
