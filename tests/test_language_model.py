@@ -18,6 +18,7 @@ from rnn_jax.models.language_model import (
     detach_carry,
     init_params,
     perplexity,
+    reset_flags,
     token_losses,
 )
 
@@ -69,7 +70,8 @@ def _jitted_run(model):
     """jit(ids, carry -> (logits, top states, new carry)): one compilation per window shape."""
 
     def run(params, ids, carry):
-        hs, _ = model.apply(params, model.apply(params, ids, method="embed"), carry, method="recur")
+        xs, resets = model.apply(params, ids, method="embed"), reset_flags(model, ids)
+        hs, _ = model.apply(params, xs, carry, resets=resets, method="recur")
         logits, new_carry = model.apply(params, ids, carry)
         return logits, hs, new_carry
 
@@ -77,12 +79,18 @@ def _jitted_run(model):
 
 
 @pytest.mark.parametrize("cell", sorted(CELLS))
-@pytest.mark.parametrize(("num_layers", "window", "softmax"), [(1, 4, "full"), (2, 7, "adaptive")])
-def test_stateful_windows_equal_one_unroll_over_the_row(cell, num_layers, window, softmax):
-    model = _model(cell, num_layers, embedding_size=5, hidden_size=7, softmax=softmax, cutoffs=(5, 20))
+@pytest.mark.parametrize(
+    ("num_layers", "window", "softmax", "reset_id"), [(1, 4, "full", None), (2, 7, "adaptive", 3)]
+)
+def test_stateful_windows_equal_one_unroll_over_the_row(cell, num_layers, window, softmax, reset_id):
+    model = _model(
+        cell, num_layers, embedding_size=5, hidden_size=7, softmax=softmax, cutoffs=(5, 20), reset_id=reset_id
+    )
     params = {"params": init_params(model, jax.random.key(1))}
     run = _jitted_run(model)
-    rows = np.asarray(_ids(3, 24, seed=2))
+    rows = np.array(_ids(3, 24, seed=2))
+    if reset_id is not None:  # resets in the middle of a window and on a window's first step
+        rows[:, [5, 7, 14]] = reset_id
     # the whole row at once (its last column is only a target)
     whole_logits, whole_hs, whole_carry = run(params, rows[:, :-1], model.init_carry(3))
     # window by window, the state carried (with its gradient cut) from one to the next
@@ -242,11 +250,29 @@ def test_jit_agrees():
             {"softmax": "adaptive", "cutoffs": (5,), "tie_embeddings": True},
             "tie_embeddings needs softmax='full'",
         ),
+        ({"reset_id": 37}, "reset_id must be None or an id in \\[0, 37\\), got 37"),
+        ({"reset_id": True}, "reset_id must be None or an id"),
     ],
 )
 def test_bad_settings(options, message):
     with pytest.raises(ConfigError, match=message):
         _model(**options)
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+def test_reset_id_reads_each_review_from_a_zero_state(cell):
+    """After the end-of-review id the outputs do not depend on the earlier review or on the carry."""
+    model, plain = _model(cell, 2, reset_id=0), _model(cell, 2)
+    params = {"params": init_params(model, jax.random.key(3))}
+    first, second = np.array(_ids(2, 9, seed=4)), np.array(_ids(2, 6, seed=5))
+    first[first == 0], second[second == 0] = 1, 1  # the only end-of-review id: the one placed below
+    ids = jnp.asarray(np.concatenate([first, np.zeros((2, 1), np.int32), second], axis=1))
+    carry = jax.tree_util.tree_map(lambda s: s + 0.7, model.init_carry(2))
+    logits, _ = model.apply(params, ids, carry)
+    alone, _ = model.apply(params, ids[:, 9:], model.init_carry(2))  # the EOS, then the review
+    np.testing.assert_allclose(logits[:, 9:], alone, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(plain.apply(params, ids, carry)[0][:, :9], logits[:, :9], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(plain.apply(params, ids, carry)[0][:, 9:], alone, atol=1e-3)
 
 
 def test_carry_with_the_wrong_number_of_layers():

@@ -199,3 +199,18 @@ def test_a_real_signal_checkpoints_and_resume_finishes_the_run(signal_number, ti
         not in ("load_average", "tokens_per_second", "compile_seconds")
     }
     assert keep(resumed) == keep(full)
+
+
+def test_resume_counts_a_field_added_since_as_its_default(tmp_path):
+    """A config.json saved before a field existed resumes when the field keeps its default."""
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Config:
+        size: int = 8
+        added_later: bool = False
+
+    (tmp_path / runs.CONFIG_FILE).write_text('{"size": 8}')
+    loop.check_workdir(tmp_path, Config(), resume=True, resumable_changes=())
+    with pytest.raises(ValueError, match=r"config differs .*added_later: False -> True"):
+        loop.check_workdir(tmp_path, Config(added_later=True), resume=True, resumable_changes=())

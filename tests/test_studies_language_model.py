@@ -272,3 +272,9 @@ def test_cue_test_with_its_controls():
         assert np.isfinite(cue["lift_by_gap"][gap])
     without = Vocabulary([w for w in words if w != "chinese"])
     assert "outside the vocabulary" in lm.cue_test(model, params, without, filler, gaps=(0,))["skipped"]
+
+
+def test_reset_at_review_end_resets_at_the_end_of_review_id():
+    assert lm.build_model(lm.LMConfig(), 12).reset_id is None  # off by default, as PyTorch's example
+    model = lm.build_model(lm.LMConfig(reset_at_review_end=True, cutoffs=(4, 8)), 12)
+    assert model.reset_id == lm_corpus.EOS_ID

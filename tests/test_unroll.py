@@ -340,3 +340,89 @@ def test_concrete_lengths_captured_by_jit_are_checked():
     bad = jax.jit(lambda xs: rnn_jax.unroll(step, params, xs, lengths=too_long)[0])
     with pytest.raises(ValueError, match=r"lengths must lie in \[0, 7\]"):
         bad(xs)
+
+
+# ----------------------------------------------------------------------------- resets
+
+RESETS = jnp.array(
+    [
+        [False, False, True, False, False, False, True],  # three segments: 2, 4 and 1 steps
+        [True, False, False, False, False, False, False],  # a reset at the first step: h0 unused
+        [False] * T,  # none: the plain unroll
+    ]
+)
+
+
+def _loop_with_resets(step, params, xs, h0, resets):
+    """A Python loop over time, zeroing the state where resets[b, t] before step t reads it."""
+    h, outs = h0, []
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, h0)
+    for t in range(xs.shape[1]):
+        keep = ~resets[:, t][:, None]
+        h = jax.tree_util.tree_map(lambda s, z, keep=keep: jnp.where(keep, s, z), h, zeros)
+        h = step(params, h, xs[:, t])
+        outs.append(h)
+    return h, jax.tree_util.tree_map(lambda *s: jnp.stack(s, axis=1), *outs)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("strategy", ["auto", "step"])
+def test_resets_match_python_loop(cell, strategy):
+    step, params = _cell(cell)
+    xs, h0 = _xs(), _h0(step, params)
+    got = jax.jit(lambda x, h, r: rnn_jax.unroll(step, params, x, h, resets=r, strategy=strategy))(
+        xs, h0, RESETS
+    )
+    assert_trees_close(got, _loop_with_resets(step, params, xs, h0, RESETS))
+
+
+@pytest.mark.parametrize("cell", ["simple_tanh", "lstm"])
+def test_resets_equal_each_segment_unrolled_from_zero(cell):
+    """Row 0's segments [0, 2), [2, 6), [6, 7): the first from h0, the others from a zero state."""
+    step, params = _cell(cell)
+    xs, h0 = _xs(), _h0(step, params)
+    _, hs = rnn_jax.unroll(step, params, xs, h0, resets=RESETS)
+    row0 = jax.tree_util.tree_map(lambda a: a[0], h0)
+    pieces = [rnn_jax.unroll(step, params, xs[0, :2], row0)[1]]
+    pieces += [rnn_jax.unroll(step, params, xs[0, a:b])[1] for a, b in [(2, 6), (6, 7)]]
+    want = jax.tree_util.tree_map(lambda *p: jnp.concatenate(p, axis=0), *pieces)
+    assert_trees_close(jax.tree_util.tree_map(lambda a: a[0], hs), want)
+    no_resets = rnn_jax.unroll(step, params, xs[2], jax.tree_util.tree_map(lambda a: a[2], h0))
+    assert_trees_close(jax.tree_util.tree_map(lambda a: a[2], hs), no_resets[1])
+
+
+def test_resets_hoisted_and_gradients():
+    step, params = _cell("simple_tanh")
+    xs, h0 = _xs(), _h0(step, params)
+    step_out = rnn_jax.unroll(step, params, xs, h0, resets=RESETS, strategy="step")
+    assert_trees_close(rnn_jax.unroll(step, params, xs, h0, resets=RESETS, strategy="hoisted"), step_out)
+    with jax.enable_x64(True):
+        step, params = _cell("simple_tanh", dtype=jnp.float64)
+        f64 = (params, _xs(dtype=jnp.float64), _h0(step, params).astype(jnp.float64))
+        check_grads(
+            lambda p, x, h: jnp.sum(jnp.sin(rnn_jax.unroll(step, p, x, h, resets=RESETS)[1])),
+            f64,
+            order=1,
+            modes=["rev"],
+            atol=1e-5,
+            rtol=1e-5,
+        )
+        scan_grads = jax.grad(lambda p: rnn_jax.unroll(step, p, f64[1], f64[2], resets=RESETS)[1].sum())
+        loop_grads = jax.grad(lambda p: _loop_with_resets(step, p, f64[1], f64[2], RESETS)[1].sum())
+        assert_trees_close(scan_grads(f64[0]), loop_grads(f64[0]), rtol=1e-10, atol=1e-12)
+        # no gradient flows into h0 across a reset: row 1 resets at its first step
+        dh0 = jax.grad(lambda h: rnn_jax.unroll(step, f64[0], f64[1], h, resets=RESETS)[1].sum())(f64[2])
+        np.testing.assert_array_equal(dh0[1], 0.0)
+        assert np.all(dh0[0] != 0.0)
+
+
+def test_resets_errors():
+    step, params = _cell("simple_tanh")
+    xs = _xs()
+    with pytest.raises(TypeError, match="resets must be a boolean array, got dtype int32"):
+        rnn_jax.unroll(step, params, xs, resets=RESETS.astype(jnp.int32))
+    with pytest.raises(ValueError, match=r"resets must have shape \[3, 7\].*got shape \[3, 6\]"):
+        rnn_jax.unroll(step, params, xs, resets=RESETS[:, :6])
+    for strategy in ("custom_vjp", "custom_jvp"):
+        with pytest.raises(ValueError, match=f"resets are supported by .*not strategy='{strategy}'"):
+            rnn_jax.unroll(step, params, xs, resets=RESETS, strategy=strategy)

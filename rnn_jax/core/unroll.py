@@ -38,6 +38,7 @@ SCAN_UNROLL_OTHER = 1  # backends not measured (TPU)
 # "pallas" (issue 14): rnn_jax.core.pallas_rnn, opt-in; "auto" never picks it (no GPU timings yet).
 STRATEGIES = ("auto", "step", "hoisted", "custom_vjp", "custom_jvp", "pallas")
 _SIMPLE_RNN_ONLY = ("hoisted", "custom_vjp", "custom_jvp", "pallas")
+_RESET_STRATEGIES = ("auto", "step", "hoisted")  # the ones whose scan takes `resets`
 
 
 def _simple_rnn_activation(step_fn: StepFn) -> str | None:
@@ -59,7 +60,7 @@ def default_scan_unroll(backend: str | None = None) -> int:
     return SCAN_UNROLL.get(backend or jax.default_backend(), SCAN_UNROLL_OTHER)
 
 
-def _resolve_strategy(strategy: str, step_fn: StepFn) -> str:
+def _resolve_strategy(strategy: str, step_fn: StepFn, *, resets: bool = False) -> str:
     """Which implementation runs. "hoisted", "custom_vjp", "custom_jvp", "pallas": the Simple RNN only.
 
     "auto" runs `AUTO_SIMPLE_RNN` = "custom_jvp" for the Simple RNN (the cuDNN-style backward pass
@@ -85,8 +86,13 @@ def _resolve_strategy(strategy: str, step_fn: StepFn) -> str:
             f"strategy={strategy!r} applies to simple_rnn_step only; "
             f"got step_fn={getattr(step_fn, '__name__', step_fn)!r}"
         )
+    if resets and strategy not in _RESET_STRATEGIES:
+        raise ValueError(
+            f"resets are supported by the strategies {', '.join(map(repr, _RESET_STRATEGIES))}, "
+            f"not strategy={strategy!r}"
+        )
     if strategy == "auto":
-        return AUTO_SIMPLE_RNN if activation is not None else "step"
+        return AUTO_SIMPLE_RNN if activation is not None and not resets else "step"
     return strategy
 
 
@@ -121,6 +127,19 @@ def _check_lengths(lengths: Any, batch_shape: tuple[int, ...], seq_len: int) -> 
                 f"lengths must lie in [0, {seq_len}] (the sequence length T), got values from {low} to {high}"
             )
     return lengths
+
+
+def _check_resets(resets: Any, batch_shape: tuple[int, ...], seq_len: int) -> jax.Array:
+    """`resets` [*batch, T] bool -> time-major [T, *batch], as the scan reads it."""
+    resets = jnp.asarray(resets)
+    if resets.dtype != jnp.bool_:
+        raise TypeError(f"resets must be a boolean array, got dtype {resets.dtype}")
+    if resets.shape != (*batch_shape, seq_len):
+        raise ValueError(
+            f"resets must have shape {[*batch_shape, seq_len]} (one flag per sequence and step), "
+            f"got shape {list(resets.shape)}"
+        )
+    return jnp.moveaxis(resets, -1, 0)
 
 
 def _check_xs(xs: Any) -> None:
@@ -167,6 +186,7 @@ def unroll(
     unroll: int | None = None,
     remat: bool = False,
     strategy: str = "auto",
+    resets: jax.Array | None = None,
 ) -> tuple[Any, Any]:
     """Runs `step_fn` over the time axis of `xs` with `jax.lax.scan`.
 
@@ -202,6 +222,14 @@ def unroll(
         "pallas" (`rnn_jax.core.pallas_rnn`): one persistent Triton kernel for all T steps forward
         and one backward, on a GPU only, for H a power of two in [16, 128] and float32; a
         ValueError elsewhere. Reverse mode only; `unroll` and `remat` have no effect.
+      resets: [B, T] (or [T]) booleans, True where the state is zeroed before step t reads it:
+
+            h_t = step_fn(params, 0 if resets[t] else h_{t-1}, x_t)
+
+        so several sequences packed into one stream (a language model's reviews, each ending in
+        an end-of-review token) are each read from a zero state, as Haiku's `ResetCore` does. A
+        reset at a padded step has no effect. Only the "step" and "hoisted" strategies take
+        `resets` ("auto" runs "step" then); the others raise a ValueError.
 
     Returns:
       `(h_last, hs)`: the final state ([B, H] or [H]) and all states ([B, T, H] or [T, H]; None
@@ -211,7 +239,7 @@ def unroll(
     check_choice("padding", padding, PADDINGS)
     unroll = default_scan_unroll() if unroll is None else unroll
     check_positive_int("unroll", unroll)
-    strategy = _resolve_strategy(strategy, step_fn)
+    strategy = _resolve_strategy(strategy, step_fn, resets=resets is not None)
     batch_shape = tuple(xs.shape[:-2])
     seq_len = xs.shape[-2]
     if h0 is None:
@@ -221,6 +249,8 @@ def unroll(
     if lengths is not None:
         lengths = _check_lengths(lengths, batch_shape, seq_len)
         mask = valid_mask(lengths, seq_len, padding)
+    if resets is not None:
+        resets = _check_resets(resets, batch_shape, seq_len)
 
     if strategy == "pallas":  # issue 14: the persistent Pallas kernels take lengths, not a mask
         return _pallas_unroll(
@@ -253,6 +283,7 @@ def unroll(
         xs,
         h0,
         mask,
+        resets,
         hoisted=strategy == "hoisted",
         reverse=reverse,
         return_all_states=return_all_states,
@@ -267,6 +298,7 @@ def _scan_unroll(
     xs: jax.Array,
     h0: Any,
     mask: jax.Array | None,
+    resets: jax.Array | None,
     *,
     hoisted: bool,
     reverse: bool,
@@ -291,8 +323,12 @@ def _scan_unroll(
         step = step_fn
 
     def body(carry, inp):
-        x_t, valid_t = inp
-        new = step(params, carry, x_t)
+        x_t, valid_t, reset_t = inp
+        read = carry
+        if reset_t is not None:
+            zero = reset_t[..., None]
+            read = jax.tree_util.tree_map(lambda s: jnp.where(zero, jnp.zeros_like(s), s), carry)
+        new = step(params, read, x_t)
         if valid_t is not None:
             keep = valid_t[..., None]
             new = jax.tree_util.tree_map(lambda n, o: jnp.where(keep, n, o), new, carry)
@@ -303,7 +339,7 @@ def _scan_unroll(
 
     if remat:
         body = jax.checkpoint(body)
-    h_last, hs = jax.lax.scan(body, h0, (inputs, mask), reverse=reverse, unroll=unroll)
+    h_last, hs = jax.lax.scan(body, h0, (inputs, mask, resets), reverse=reverse, unroll=unroll)
     if hs is not None and xs.ndim == 3:
         hs = jax.tree_util.tree_map(lambda a: jnp.swapaxes(a, 0, 1), hs)  # [T, B, H] -> [B, T, H]
     return h_last, hs
@@ -356,7 +392,7 @@ def bidirectional(
       xs: [B, T, F] or [T, F].
       h0: `(h0_forward, h0_backward)` or None for zeros.
       backward_step_fn: the backward cell's step, when it differs.
-      **unroll_options: `lengths`, `padding`, `return_all_states`, `unroll`, `remat`, `strategy`
+      **unroll_options: `lengths`, `padding`, `return_all_states`, `unroll`, `remat`, `strategy`, `resets`
         as for `unroll` (not `reverse`). Padding is respected in both directions: the backward
         pass starts at each sequence's last real token.
 

@@ -29,6 +29,9 @@ Parameter tree (`variables["params"]`):
                                        (softmax="adaptive": log p = the adaptive softmax's, exact)
 
 The carry is a tuple with one state per layer ([B, H], an `LSTMState(h, c)` for the LSTM).
+With `reset_id` set (the end-of-review id), every layer's state is zeroed before it reads that id
+(`rnn_jax.unroll`'s `resets`), so each review in the stream is read from a zero state, however the
+windows cut the stream; without it (PyTorch's example) the state runs on across reviews.
 Dropout (Zaremba et al. 2014) acts on the non-recurrent connections only: the word vectors, the
 outputs of each layer, never the state carried from step to step. The embedding and output weights
 start uniform in [-0.1, 0.1] with a zero output bias, as in PyTorch's example.
@@ -95,6 +98,9 @@ class LanguageModel(nn.Module):
       recurrent_scale: spectral radius of each layer's recurrent half A_h at initialisation (the
         core's orthogonal init times this); below 1 the state forgets, at 1 and above it can turn
         chaotic under Adam (measured in README/docs: the language model pages).
+      reset_id: None, or an id (the end-of-review token) before which every layer's state is
+        zeroed: h_{t-1} := 0 where ids[:, t] == reset_id. The Simple RNN then runs the core's
+        "step" strategy (the fused backward pass takes no resets).
     """
 
     num_ids: int
@@ -110,6 +116,7 @@ class LanguageModel(nn.Module):
     softmax: str = "full"
     cutoffs: tuple[int, ...] = (2000, 6000)
     div_value: float = 4.0
+    reset_id: int | None = None
 
     def __post_init__(self):
         for name in ("num_ids", "embedding_size", "hidden_size", "num_layers"):
@@ -130,6 +137,12 @@ class LanguageModel(nn.Module):
             check_cutoffs(self.cutoffs, self.num_ids)
             if self.tie_embeddings:
                 raise ConfigError("tie_embeddings needs softmax='full' (one output matrix to share)")
+        if self.reset_id is not None and not (
+            isinstance(self.reset_id, int)
+            and not isinstance(self.reset_id, bool)
+            and 0 <= self.reset_id < self.num_ids
+        ):
+            raise ConfigError(f"reset_id must be None or an id in [0, {self.num_ids}), got {self.reset_id!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must lie in [0, 1), got {self.dropout}")
         if self.strategy not in STRATEGIES:
@@ -177,14 +190,21 @@ class LanguageModel(nn.Module):
         """ids [B, K] int -> word vectors xs [B, K, E]."""
         return self.embedding(ids)
 
-    def recur(self, xs: jax.Array, carry: Carry, *, train: bool = False) -> tuple[jax.Array, Carry]:
-        """The layers over the window from `carry`: xs [B, K, E] -> (top states hs [B, K, H], new carry)."""
+    def recur(
+        self, xs: jax.Array, carry: Carry, *, train: bool = False, resets: jax.Array | None = None
+    ) -> tuple[jax.Array, Carry]:
+        """The layers over the window from `carry`: xs [B, K, E] -> (top states hs [B, K, H], new carry).
+
+        `resets` [B, K] bool (`reset_flags(model, ids)`): zero every layer's state before step t.
+        """
         if len(carry) != self.num_layers:
             raise ConfigError(f"carry must hold one state per layer ({self.num_layers}), got {len(carry)}")
         step_fn = CELLS[self.cell][1]
         inputs, new_carry = self.drop(xs, deterministic=not train), []
         for params, h0 in zip(self._layers(), carry, strict=True):
-            h_last, hs = unroll(step_fn, params, inputs, h0, unroll=self.scan_unroll, strategy=self.strategy)
+            h_last, hs = unroll(
+                step_fn, params, inputs, h0, unroll=self.scan_unroll, strategy=self.strategy, resets=resets
+            )
             new_carry.append(h_last)
             inputs = self.drop(cells.state_output(hs), deterministic=not train)  # an LSTM's (h, c) -> h
         return inputs, tuple(new_carry)
@@ -222,7 +242,7 @@ class LanguageModel(nn.Module):
         capacities: tuple[int, ...] | None = None,
     ) -> tuple[jax.Array, Carry]:
         """ids, targets [B, K] -> (-log p(targets[:, t] | ids[:, :t + 1], carry) [B, K], the new carry)."""
-        hs, new_carry = self.recur(self.embed(ids), carry, train=train)
+        hs, new_carry = self.recur(self.embed(ids), carry, train=train, resets=reset_flags(self, ids))
         return -self.target_log_probs(hs, targets, capacities), new_carry
 
     def __call__(self, ids: jax.Array, carry: Carry, *, train: bool = False) -> tuple[jax.Array, Carry]:
@@ -230,7 +250,7 @@ class LanguageModel(nn.Module):
 
         With `train=True` and `dropout > 0`, pass `rngs={"dropout": key}` to `apply`.
         """
-        hs, new_carry = self.recur(self.embed(ids), carry, train=train)
+        hs, new_carry = self.recur(self.embed(ids), carry, train=train, resets=reset_flags(self, ids))
         return self.logits(hs), new_carry
 
 
@@ -238,6 +258,11 @@ def init_params(model: LanguageModel, key: jax.Array) -> dict[str, Any]:
     """`model`'s initial parameters (the window length does not matter: nothing depends on K)."""
     ids = jnp.zeros((1, 1), jnp.int32)
     return model.init({"params": key}, ids, model.init_carry(1))["params"]
+
+
+def reset_flags(model: LanguageModel, ids: jax.Array) -> jax.Array | None:
+    """Where `model` zeroes its state before reading ids [B, K]: ids == reset_id ([B, K] bool), or None."""
+    return None if model.reset_id is None else jnp.asarray(ids) == model.reset_id
 
 
 def detach_carry(carry: Carry) -> Carry:

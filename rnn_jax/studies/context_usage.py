@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rnn_jax.errors import ConfigError
-from rnn_jax.models.language_model import LanguageModel
+from rnn_jax.models.language_model import LanguageModel, reset_flags
 
 CONTEXT_LENGTHS = (1, 2, 5, 10, 20, 50, 100, 200)
 PERTURB_DISTANCES = (1, 2, 5, 10, 20, 50, 100)
@@ -51,9 +51,12 @@ def contexts(stream: np.ndarray, positions: np.ndarray, n: int) -> np.ndarray:
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _target_log_probs(model: LanguageModel, params: Any, xs: jax.Array, targets: jax.Array) -> jax.Array:
-    """log p(target | the word vectors xs [P, n, E]) from a zero state, [P]."""
-    hs, _ = model.apply({"params": params}, xs, model.init_carry(xs.shape[0]), method="recur")
+def _target_log_probs(
+    model: LanguageModel, params: Any, xs: jax.Array, targets: jax.Array, resets: jax.Array | None = None
+) -> jax.Array:
+    """log p(target | word vectors xs [P, n, E]) from a zero state [P]; resets: `reset_flags` of the ids."""
+    carry = model.init_carry(xs.shape[0])
+    hs, _ = model.apply({"params": params}, xs, carry, resets=resets, method="recur")
     return model.apply({"params": params}, hs[:, -1], targets, method="target_log_probs")  # last step
 
 
@@ -61,10 +64,12 @@ def _losses(model, params, ids: np.ndarray, targets: np.ndarray, chunk: int = 25
     """-log p(target | ids) per row, from a zero state, in chunks of rows."""
     out = []
     for start in range(0, len(ids), chunk):
-        xs = model.apply({"params": params}, jnp.asarray(ids[start : start + chunk]), method="embed")
-        out.append(
-            -np.asarray(_target_log_probs(model, params, xs, jnp.asarray(targets[start : start + chunk])))
+        rows, row_targets = (
+            jnp.asarray(ids[start : start + chunk]),
+            jnp.asarray(targets[start : start + chunk]),
         )
+        xs = model.apply({"params": params}, rows, method="embed")
+        out.append(-np.asarray(_target_log_probs(model, params, xs, row_targets, reset_flags(model, rows))))
     return np.concatenate(out)
 
 
@@ -156,11 +161,13 @@ def input_gradient_norms(
     """
     targets = stream[positions].astype(np.int32)
     ids = contexts(stream, positions, n)
-    grad = jax.jit(jax.grad(lambda xs, t: _target_log_probs(model, params, xs, t).sum()))
+    grad = jax.jit(jax.grad(lambda xs, t, r: _target_log_probs(model, params, xs, t, r).sum()))
     total = np.zeros(n)
     for start in range(0, len(ids), chunk):
-        xs = model.apply({"params": params}, jnp.asarray(ids[start : start + chunk]), method="embed")
-        norms = np.asarray(jnp.linalg.norm(grad(xs, jnp.asarray(targets[start : start + chunk])), axis=-1))
+        rows = jnp.asarray(ids[start : start + chunk])
+        xs = model.apply({"params": params}, rows, method="embed")
+        grads = grad(xs, jnp.asarray(targets[start : start + chunk]), reset_flags(model, rows))
+        norms = np.asarray(jnp.linalg.norm(grads, axis=-1))
         total += norms.sum(axis=0)  # [P, n] -> [n]; column j is k = n - j steps back
     return (total / len(ids))[::-1]
 
@@ -190,7 +197,8 @@ def cue_probabilities(
         xs = model.apply(
             {"params": params}, jnp.asarray(np.repeat(ids[None], len(answers), 0)), method="embed"
         )
-        result[int(gap)] = np.exp(np.asarray(_target_log_probs(model, params, xs, answers))).tolist()
+        resets = reset_flags(model, np.repeat(ids[None], len(answers), 0))
+        result[int(gap)] = np.exp(np.asarray(_target_log_probs(model, params, xs, answers, resets))).tolist()
     return result
 
 

@@ -77,6 +77,9 @@ class LMConfig:
     cutoffs: tuple[int, ...] = _field((2000, 6000), "the adaptive softmax's cluster boundaries (ids)")
     div_value: float = _field(4.0, "the adaptive softmax's projection divisor per cluster")
     dropout: float = _field(0.0, "dropout on the word vectors and the layers' outputs while training")
+    # False (PyTorch's example): the state runs on across reviews. True: each review is read from a
+    # zero state, in training and evaluation (the quick lecture's fix; docs/language_model.md).
+    reset_at_review_end: bool = _field(False, "zero the state at each end-of-review token")
     optimizer: str = _field(
         "adam", "Optax optimizer (sgd as in PyTorch's example, with clipping)", OPTIMIZERS
     )
@@ -150,6 +153,7 @@ def build_model(config: LMConfig, num_ids: int) -> LanguageModel:
         softmax=config.softmax,
         cutoffs=tuple(config.cutoffs),
         div_value=config.div_value,
+        reset_id=lm_corpus.EOS_ID if config.reset_at_review_end else None,
     )
 
 

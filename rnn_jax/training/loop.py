@@ -225,7 +225,8 @@ def check_workdir(workdir: Path, config: Any, *, resume: bool, resumable_changes
             f"cannot resume: {workdir / runs.CONFIG_FILE} does not exist; "
             "run without --resume to start a new run there"
         )
-    saved = runs.load_json(workdir / runs.CONFIG_FILE)
+    # A field added since the run was saved counts as its default (an older run still resumes).
+    saved = {**_field_defaults(config), **runs.load_json(workdir / runs.CONFIG_FILE)}
     current = runs.jsonable(config)
     changed = sorted(
         k for k in set(saved) | set(current) if k not in resumable_changes and saved.get(k) != current.get(k)
@@ -233,6 +234,14 @@ def check_workdir(workdir: Path, config: Any, *, resume: bool, resumable_changes
     if changed:
         details = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed)
         raise ResumeError(f"cannot resume {workdir}: the config differs from its config.json ({details})")
+
+
+def _field_defaults(config: Any) -> dict[str, Any]:
+    """The JSON form of a dataclass config's field defaults (fields without one left out)."""
+    if not dataclasses.is_dataclass(config):
+        return {}
+    fields = dataclasses.fields(config)
+    return runs.jsonable({f.name: f.default for f in fields if f.default is not dataclasses.MISSING})
 
 
 def validate_loop_config(config: LoopConfig) -> None:
