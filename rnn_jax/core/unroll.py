@@ -392,7 +392,7 @@ def bidirectional(
       xs: [B, T, F] or [T, F].
       h0: `(h0_forward, h0_backward)` or None for zeros.
       backward_step_fn: the backward cell's step, when it differs.
-      **unroll_options: `lengths`, `padding`, `return_all_states`, `unroll`, `remat`, `strategy`, `resets`
+      **unroll_options: `lengths`, `padding`, `return_all_states`, `unroll`, `remat`, `strategy`
         as for `unroll` (not `reverse`). Padding is respected in both directions: the backward
         pass starts at each sequence's last real token.
 
