@@ -62,6 +62,15 @@ def test_bad_flags_raise_one_line(argv, message):
     assert "\n" not in str(err.value)
 
 
+def test_defaults_read_back_from_json_turn_lists_into_tuples():
+    @dataclasses.dataclass(frozen=True)
+    class WithTuple:
+        cutoffs: tuple[int, ...] = (2, 4)
+
+    assert parse_flags([WithTuple], [], defaults={"cutoffs": [3, 5]}) == [WithTuple((3, 5))]
+    assert parse_flags([WithTuple], ["--cutoffs", "6", "7"], defaults={"cutoffs": [3, 5]}) == [WithTuple((6, 7))]
+
+
 def test_flags_of_two_configs_share_one_command_line():
     toy, experiment = parse_flags([ToyConfig, ToyExperimentConfig], ["--hidden_size", "3", "--size", "5"])
     assert toy == ToyConfig(hidden_size=3) and experiment == ToyExperimentConfig(size=5)

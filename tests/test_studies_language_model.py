@@ -81,7 +81,8 @@ def test_stateful_run_resumes_exactly(finished, tmp_path):
     config, _, full = finished
     workdir = tmp_path / "cut"
     assert lm.train_and_evaluate(config, workdir, progress=False, stop_after_steps=40)["interrupted"]
-    resumed = lm.train_and_evaluate(config, workdir, resume=True, progress=False)
+    # as a user resumes: the flags come back from config.json, where the tuple `cutoffs` is a list
+    resumed = lm.main(["--resume", "--workdir", str(workdir), "--no_progress"])
     assert _no_timings(resumed) == _no_timings(full)
 
 

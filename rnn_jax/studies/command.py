@@ -45,6 +45,8 @@ def _flat_class(classes: Sequence[type], defaults: Mapping[str, Any]) -> type:
                 field.name,
                 field.default if field.default is not dataclasses.MISSING else field.default_factory(),
             )
+            if isinstance(default, list):  # a tuple field read back from config.json
+                default = tuple(default)
             help_text = field.metadata.get("help") or None
             fields.append(
                 (
