@@ -32,6 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "rnn_jax.studies.lm_table",
         "one table and the context / cue plots of finished language-model runs",
     ),
+    "label-curve": (
+        "rnn_jax.studies.label_curve",
+        "IMDB accuracy against labelled reviews, with and without a pretrained start",
+    ),
     "lm-speed": ("rnn_jax.studies.lm_speed", "language-model training tokens/s against PyTorch's example"),
     "imdb-table": ("rnn_jax.studies.imdb_table", "several seeds of several IMDB classifiers, one table"),
     "benchmark": ("rnn_jax.studies.benchmark", "time jitted unrolling against flax, torch and Python loops"),

@@ -68,7 +68,9 @@ def test_defaults_read_back_from_json_turn_lists_into_tuples():
         cutoffs: tuple[int, ...] = (2, 4)
 
     assert parse_flags([WithTuple], [], defaults={"cutoffs": [3, 5]}) == [WithTuple((3, 5))]
-    assert parse_flags([WithTuple], ["--cutoffs", "6", "7"], defaults={"cutoffs": [3, 5]}) == [WithTuple((6, 7))]
+    assert parse_flags([WithTuple], ["--cutoffs", "6", "7"], defaults={"cutoffs": [3, 5]}) == [
+        WithTuple((6, 7))
+    ]
 
 
 def test_flags_of_two_configs_share_one_command_line():

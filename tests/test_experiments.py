@@ -25,6 +25,7 @@ SCRIPTS = {
     "imdb_tokenizer_speed": "tokenizer_speed",
     "lm_speed": "lm_speed",
     "lm_table": "lm_table",
+    "label_curve": "label_curve",
 }
 STUDY_COMMANDS = [name for name in cli.COMMANDS if name not in ("imdb", "imdb-table")]
 

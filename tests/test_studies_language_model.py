@@ -276,6 +276,8 @@ def test_cue_test_with_its_controls():
 
 
 def test_reset_at_review_end_resets_at_the_end_of_review_id():
-    assert lm.build_model(lm.LMConfig(cutoffs=(4, 8)), 12).reset_id is None  # off by default, as PyTorch's example
+    assert (
+        lm.build_model(lm.LMConfig(cutoffs=(4, 8)), 12).reset_id is None
+    )  # off by default, as PyTorch's example
     model = lm.build_model(lm.LMConfig(reset_at_review_end=True, cutoffs=(4, 8)), 12)
     assert model.reset_id == lm_corpus.EOS_ID
