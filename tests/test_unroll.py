@@ -416,6 +416,24 @@ def test_resets_hoisted_and_gradients():
         assert np.all(dh0[0] != 0.0)
 
 
+def test_resets_in_reverse_match_a_backward_python_loop():
+    """reverse=True reads t = T..1, zeroing the state before each flagged step it reads."""
+    step, params = _cell("simple_tanh")
+    xs, h0 = _xs(), _h0(step, params)
+    h_last, hs = rnn_jax.unroll(step, params, xs, h0, resets=RESETS, reverse=True)
+    want_last, want = _loop_with_resets(step, params, xs[:, ::-1], h0, RESETS[:, ::-1])
+    assert_trees_close((h_last, hs), (want_last, want[:, ::-1]))
+
+
+def test_a_reset_at_a_padded_step_has_no_effect():
+    step, params = _cell("simple_tanh")
+    xs, h0 = _xs(), _h0(step, params)
+    lengths = jnp.array([5, 7, 3])
+    padded_only = jnp.zeros_like(RESETS).at[:, 5:].set(True).at[1].set(False)  # flags past the ends
+    plain = rnn_jax.unroll(step, params, xs, h0, lengths=lengths)
+    assert_trees_close(rnn_jax.unroll(step, params, xs, h0, lengths=lengths, resets=padded_only), plain)
+
+
 def test_resets_errors():
     step, params = _cell("simple_tanh")
     xs = _xs()
