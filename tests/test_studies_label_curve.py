@@ -41,6 +41,13 @@ def test_cells_gains_table_and_plot(tables, tmp_path):
     out = tmp_path / "curve"
     results = label_curve.main(["--tables", *tables, "--out", str(out), "--command", "see commands.sh"])
     cells = {(c["model"], c["start"], c["num_train"]): c for c in results["cells"]}
+    assert list(cells) == [  # the lecture's order: Simple RNN first, each control before its pretrained start
+        ("simple_rnn", "random", 500),
+        ("lstm", "vocab", 500),
+        ("lstm", "vocab", 20_000),
+        ("lstm", "embedding+rnn", 500),
+        ("lstm", "embedding+rnn", 20_000),
+    ]
     assert set(cells) == {
         ("lstm", "vocab", 500),
         ("lstm", "embedding+rnn", 500),
@@ -59,9 +66,9 @@ def test_cells_gains_table_and_plot(tables, tmp_path):
     }
     table = (out / "table.md").read_text()
     assert "| 500 labelled | 20,000 labelled |" in table
-    assert "| LSTM, pretrained embedding + recurrence | 72.00 ± 2.83 % (2) | 88.00 ± 0.00 % (1) |" in table
+    assert "| LSTM, pretrained embedding + recurrence | 72.00 ± 2.83 % (2) | 88.00 % (1) |" in table
     assert "| gain of the LSTM, pretrained embedding + recurrence (points) | +11.00 | -1.00 |" in table
-    assert "| Simple RNN, random start | 55.00 ± 0.00 % (1) | - |" in table
+    assert "| Simple RNN, random start | 55.00 % (1) | - |" in table
     assert "Made by: see commands.sh" in table
     assert (out / "label_curve.png").stat().st_size > 0
     assert runs.load_json(out / runs.RESULTS_FILE)["cells"] == results["cells"]

@@ -80,7 +80,7 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for record in records:
         cells.setdefault((record["model"], record["start"], record["num_train"]), []).append(record)
     summary = []
-    for (model, start, num_train), mine in sorted(cells.items()):
+    for (model, start, num_train), mine in sorted(cells.items(), key=lambda item: _order(*item[0])):
         seeds = [r["seed"] for r in mine]
         if len(set(seeds)) != len(seeds):
             tables = sorted({r["table"] for r in mine})
@@ -98,6 +98,20 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     return summary
+
+
+def _order(model: str, start: str, num_train: int) -> tuple:
+    """The lecture's cells first (Simple RNN, LSTM, GRU), each control before its pretrained starts."""
+    from rnn_jax.studies.plots import CELL_LABELS
+
+    cells, starts = list(CELL_LABELS), list(START_LABELS)
+    return (
+        cells.index(model) if model in cells else len(cells),
+        model,
+        starts.index(start) if start in starts else len(starts),
+        start,
+        num_train,
+    )
 
 
 def gains(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -128,7 +142,12 @@ def to_markdown(summary: list[dict[str, Any]], command: str | None) -> str:
         row = []
         for n in sizes:
             c = cells.get((model, start, n))
-            row.append("-" if c is None else f"{c['mean']:.2f} ± {c['std']:.2f} % ({len(c['seeds'])})")
+            if c is None:
+                row.append("-")
+            elif len(c["seeds"]) == 1:
+                row.append(f"{c['mean']:.2f} % (1)")
+            else:
+                row.append(f"{c['mean']:.2f} ± {c['std']:.2f} % ({len(c['seeds'])})")
         lines.append(f"| {_label(model, start)} | " + " | ".join(row) + " |")
     gain_cells = {(g["model"], g["start"], g["num_train"]): g["gain"] for g in gains(summary)}
     for model, start in dict.fromkeys((m, s) for m, s, _ in gain_cells):
@@ -136,7 +155,7 @@ def to_markdown(summary: list[dict[str, Any]], command: str | None) -> str:
             f"{gain_cells[(model, start, n)]:+.2f}" if (model, start, n) in gain_cells else "-" for n in sizes
         ]
         lines.append(f"| gain of the {_label(model, start)} (points) | " + " | ".join(row) + " |")
-    lines += ["", "Test accuracy, mean ± std over the seeds (their number in brackets)."]
+    lines += ["", "IMDB test accuracy, mean ± std over the seeds (their number in brackets)."]
     if command:
         lines += ["", f"Made by: {command}"]
     return "\n".join(lines) + "\n"
@@ -148,6 +167,7 @@ def plot_label_curve(summary: list[dict[str, Any]], path: str | Path) -> Path:
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    models = list(dict.fromkeys(c["model"] for c in summary))
     for model, start in dict.fromkeys((c["model"], c["start"]) for c in summary):
         mine = sorted(
             (c for c in summary if (c["model"], c["start"]) == (model, start)), key=lambda c: c["num_train"]
@@ -159,6 +179,7 @@ def plot_label_curve(summary: list[dict[str, Any]], path: str | Path) -> Path:
             yerr=[c["std"] for c in mine],
             fmt="o--" if dashed else "o-",
             capsize=3,
+            color=f"C{models.index(model)}",  # one colour per cell; the control dashed
             label=_label(model, start),
         )
     ax.set_xscale("log")
