@@ -1,0 +1,93 @@
+"""PNGs of the memory sweep, drawn from its run folder: learning curves per T and the largest solved T."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rnn_jax.studies.memory import train
+from rnn_jax.training import runs
+
+_COLORS = {"simple_rnn": "C0", "irnn": "C3", "lstm": "C1", "gru": "C2"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_learning_curves(workdir: str | Path, task: str) -> Path | None:
+    """`<workdir>/<task>/learning_curves.png`: validation metric against steps, one panel per T."""
+    task_dir = Path(workdir) / task
+    records = {(r["cell"], r["seq_len"]): r for r in runs.read_metrics(task_dir)}
+    if not records:
+        return None
+    plt = _pyplot()
+    lengths = sorted({t for _, t in records})
+    columns = min(3, len(lengths))
+    rows = -(-len(lengths) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.4 * rows), squeeze=False)
+    for ax, seq_len in zip(axes.flat, lengths, strict=False):
+        for cell in train.CELLS:
+            record = records.get((cell, seq_len))
+            curve_path = task_dir / "curves" / f"{cell}_T{seq_len}.json"
+            if record is None or not curve_path.exists():
+                continue
+            history = json.loads(curve_path.read_text())
+            steps = [h["step"] for h in history]
+            values = [h["validation"] for h in history]
+            mark = "solved" if record["solved"] else "not solved"
+            ax.plot(steps, values, color=_COLORS[cell], label=f"{train.CELL_LABELS[cell]} ({mark})")
+        baseline = train.baseline(task, seq_len)
+        ax.axhline(baseline, color="gray", linestyle="--", linewidth=1, label="memoryless baseline")
+        threshold = next(r["threshold"] for (c, t), r in records.items() if t == seq_len)
+        ax.axhline(threshold, color="black", linestyle=":", linewidth=1, label="solved below")
+        ax.set_yscale("log")
+        ax.set_ylim(top=max(3 * baseline, 1e-4))
+        ax.set_title(f"{task}, T = {seq_len}")
+        ax.set_xlabel("training step")
+        ax.set_ylabel("validation MSE" if task == "adding" else "validation cross-entropy")
+    for ax in list(axes.flat)[len(lengths) :]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    path = task_dir / "learning_curves.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_largest_solved(workdir: str | Path) -> Path | None:
+    """`<workdir>/largest_solved.png`: per task, the largest T each cell solved (0: none)."""
+    path = Path(workdir) / runs.RESULTS_FILE
+    if not path.exists():
+        return None
+    largest = runs.load_json(path).get("largest_solved", {})
+    if not largest:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(largest), figsize=(5.2 * len(largest), 3.6), squeeze=False)
+    for ax, (task, by_cell) in zip(axes.flat, sorted(largest.items()), strict=False):
+        cells = [c for c in train.CELLS if c in by_cell]
+        values = [by_cell[c] or 0 for c in cells]
+        bars = ax.bar(range(len(cells)), values, color=[_COLORS[c] for c in cells])
+        for bar, value in zip(bars, values, strict=True):
+            ax.annotate(
+                str(value) if value else "none",
+                (bar.get_x() + bar.get_width() / 2, value),
+                ha="center",
+                va="bottom",
+                fontsize=9,
+            )
+        ax.set_xticks(range(len(cells)), [train.CELL_LABELS[c].split(" (")[0] for c in cells])
+        ax.set_ylabel("largest T solved")
+        ax.set_title(f"{task}: " + ("test MSE <= 0.01" if task == "adding" else "CE <= 10 % of baseline"))
+    fig.tight_layout()
+    out = Path(workdir) / "largest_solved.png"
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out

@@ -1,0 +1,426 @@
+"""The memory sweep: every cell at every length T on the adding problem or the copy task, resumable.
+
+    rnn-jax memory --task adding --workdir results/memory
+    rnn-jax memory --task copy --cells lstm --lengths 100,200 --workdir results/memory
+    rnn-jax memory --task adding --smoke --workdir /tmp/memory
+
+Each (cell, T) is trained on its own (`rnn_jax.studies.memory.train.train_one`) and tested on fresh
+sequences; its record goes into `<workdir>/<task>/metrics.jsonl` and its learning curve into
+`<workdir>/<task>/curves/<cell>_T<T>.json` as soon as it ends, so a sweep runs in parts: a rerun
+with the same workdir skips the (cell, T) it has and resumes a run cut off mid-way from its saved
+state. Cells may run in separate processes at once on the same workdir. `<workdir>/results.json`
+gathers both tasks in the shape
+
+    {"adding": {"baseline": 0.167, "<cell>": {"<T>": {"test_mse", "solved", "steps", ...}}},
+     "copy": {"<cell>": {"<T>": {"test_cross_entropy", "baseline", "solved", "steps", ...}}}}
+
+For each trained model the record also holds the exact norm of d h_T / d x_1 (the gradient that must
+carry the first input to the end; for adding also at the first marked step) beside the same model at
+initialisation, by reverse-mode differentiation through the same scan (`last_state_input_jacobians`,
+tested against `rnn_jax.core.analysis.input_jacobians`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rnn_jax.core import cells
+from rnn_jax.core.unroll import unroll
+from rnn_jax.errors import ConfigError, ResumeError
+from rnn_jax.studies.command import run_experiment
+from rnn_jax.studies.memory import train
+from rnn_jax.training import runs
+
+DEFAULT_LENGTHS = {"adding": "50,100,200,400,750,1000", "copy": "10,50,100,200,500"}
+METRIC_NAME = {"adding": "test_mse", "copy": "test_cross_entropy"}
+# Settings that change what a (cell, T) run computes; a rerun in the same workdir must keep them.
+_RUN_FIELDS = (
+    "hidden_sizes",
+    "learning_rates",
+    "optimizer",
+    "batch_size",
+    "max_grad_norm",
+    "max_steps",
+    "steps_per_chunk",
+    "num_validation",
+    "num_test",
+    "adding_threshold",
+    "copy_fraction",
+    "seed",
+)
+
+
+def _field(default, help, choices=None):
+    metadata = {"help": help}
+    if choices:
+        metadata["choices"] = choices
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryConfig:
+    """Adding problem or copy task: every cell at every length T, trained and tested on fresh data."""
+
+    task: str = _field("adding", "the benchmark", choices=train.TASKS)
+    workdir: str = _field("runs/memory", "output folder (one subfolder per task, results.json for both)")
+    cells: str = _field("simple_rnn,irnn,lstm,gru", "comma-separated cells of this run")
+    lengths: str = _field("", "comma-separated T (default: adding 50..1000, copy 10..500)")
+    hidden_sizes: str = _field(
+        "simple_rnn=128,irnn=128,lstm=64,gru=64", "H per cell (about 17k parameters each but the GRU's 13k)"
+    )
+    learning_rates: str = _field("simple_rnn=1e-3,irnn=1e-4,lstm=1e-3,gru=1e-3", "learning rate per cell")
+    optimizer: str = _field("adam", "optimiser after clipping", choices=train.OPTIMIZERS)
+    batch_size: int = _field(20, "fresh sequences per step (Arjovsky et al. 2016)")
+    max_grad_norm: float = _field(1.0, "global-norm gradient clipping")
+    max_steps: int = _field(20_000, "step budget per (cell, T)")
+    steps_per_chunk: int = _field(100, "optimiser steps per jitted call, between validations")
+    num_validation: int = _field(500, "fixed validation sequences (early stop once solved)")
+    num_test: int = _field(2000, "fresh test sequences for the reported metric")
+    adding_threshold: float = _field(0.01, "adding is solved at test MSE <= this")
+    copy_fraction: float = _field(0.1, "copy is solved at cross-entropy <= this fraction of the baseline")
+    num_gradient_sequences: int = _field(8, "test sequences for the median |d h_T / d x_1|")
+    save_every_seconds: float = _field(60.0, "how often a running (cell, T) saves its state")
+    seed: int = _field(0, "base seed: (cell, T) trains from fold_in(seed, T)")
+
+
+SMOKE = {
+    "lengths": "5",
+    "hidden_sizes": "simple_rnn=8,irnn=8,lstm=4,gru=4",
+    "max_steps": 20,
+    "steps_per_chunk": 10,
+    "num_validation": 16,
+    "num_test": 16,
+    "num_gradient_sequences": 2,
+}
+
+
+def _parse_list(name: str, text: str, kind) -> list:
+    try:
+        values = [kind(v.strip()) for v in text.split(",") if v.strip()]
+    except ValueError as err:
+        raise ConfigError(f"{name} must be a comma-separated list, got {text!r}") from err
+    if not values:
+        raise ConfigError(f"{name} must not be empty")
+    return values
+
+
+def _per_cell(name: str, text: str, kind) -> dict[str, Any]:
+    """'simple_rnn=128,lstm=64' -> {"simple_rnn": 128, "lstm": 64}; every cell must be named."""
+    values = {}
+    for item in _parse_list(name, text, str):
+        cell, sep, value = item.partition("=")
+        if not sep or cell.strip() not in train.CELLS:
+            raise ConfigError(
+                f"{name} must read cell=value for cells in {', '.join(train.CELLS)}, got {item!r}"
+            )
+        try:
+            values[cell.strip()] = kind(value)
+        except ValueError as err:
+            raise ConfigError(f"{name}: {value!r} is not a valid value for {cell}") from err
+    missing = [c for c in train.CELLS if c not in values]
+    if missing:
+        raise ConfigError(f"{name} must give every cell a value; missing {', '.join(missing)}")
+    return values
+
+
+def validate(config: MemoryConfig) -> tuple[list[str], list[int]]:
+    """The cells and the sorted lengths of the run; a ConfigError for any bad setting."""
+    if config.task not in train.TASKS:
+        raise ConfigError(
+            f"unknown task {config.task!r}; expected one of {', '.join(map(repr, train.TASKS))}"
+        )
+    cells = _parse_list("cells", config.cells, str)
+    for cell in cells:
+        if cell not in train.CELLS:
+            raise ConfigError(f"unknown cell {cell!r}; expected one of {', '.join(map(repr, train.CELLS))}")
+    lengths = sorted(set(_parse_list("lengths", config.lengths or DEFAULT_LENGTHS[config.task], int)))
+    smallest = 2 if config.task == "adding" else 1
+    if lengths[0] < smallest:
+        raise ConfigError(
+            f"lengths must be >= {smallest} for the {config.task} task"
+            + (" (a marker in each half)" if config.task == "adding" else " (at least one step of blanks)")
+            + f", got {lengths[0]}"
+        )
+    for name, value in (("hidden_sizes", config.hidden_sizes), ("learning_rates", config.learning_rates)):
+        kind = int if name == "hidden_sizes" else float
+        for cell, v in _per_cell(name, value, kind).items():
+            if not v > 0:
+                raise ConfigError(f"{name}: {cell} must be > 0, got {v}")
+    if not 0.0 < config.adding_threshold < train.baseline("adding", 2):
+        raise ConfigError(
+            f"adding_threshold must lie in (0, {train.baseline('adding', 2):.4f}) (below the baseline), "
+            f"got {config.adding_threshold}"
+        )
+    if not 0.0 < config.copy_fraction < 1.0:
+        raise ConfigError(f"copy_fraction must lie in (0, 1), got {config.copy_fraction}")
+    for name in (
+        "batch_size",
+        "max_steps",
+        "steps_per_chunk",
+        "num_validation",
+        "num_test",
+        "num_gradient_sequences",
+    ):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{name} must be >= 1, got {getattr(config, name)}")
+    if not config.max_grad_norm > 0:
+        raise ConfigError(f"max_grad_norm must be > 0, got {config.max_grad_norm}")
+    return cells, lengths
+
+
+def settings_for(config: MemoryConfig, cell: str, seq_len: int) -> train.TrainSettings:
+    """The `TrainSettings` of one (cell, T)."""
+    return train.TrainSettings(
+        hidden_size=_per_cell("hidden_sizes", config.hidden_sizes, int)[cell],
+        batch_size=config.batch_size,
+        optimizer=config.optimizer,
+        learning_rate=_per_cell("learning_rates", config.learning_rates, float)[cell],
+        max_grad_norm=config.max_grad_norm,
+        max_steps=config.max_steps,
+        steps_per_chunk=config.steps_per_chunk,
+        num_validation=config.num_validation,
+        num_test=config.num_test,
+        threshold=train.solved_threshold(
+            config.task, seq_len, adding_mse=config.adding_threshold, copy_fraction=config.copy_fraction
+        ),
+    )
+
+
+# ----------------------------------------------------------------------------- gradients
+
+
+def last_state_input_jacobians(params: dict, cell: str, xs: jax.Array) -> jax.Array:
+    """The exact d h_T / d x_s for every step s of one sequence: [H, T, F] (reverse mode, one pass per
+    component of h_T). Its slice s = 0 is `rnn_jax.core.analysis.input_jacobians(...)[-1]` (tested)."""
+    step_fn = train.CELL_SPECS[cell].step_fn
+
+    def last_state(xs):
+        h_last, _ = unroll(step_fn, params["cell"], xs, return_all_states=False)
+        return cells.state_output(h_last)
+
+    return jax.jacrev(last_state)(xs)
+
+
+@functools.partial(jax.jit, static_argnames=("task", "cell"))
+def _gradient_norms(params: dict, batch: Any, *, task: str, cell: str) -> dict[str, jax.Array]:
+    xs = train.model_inputs(task, batch)  # [N, T, F]
+    jacobians = jax.vmap(lambda x: last_state_input_jacobians(params, cell, x))(xs)  # [N, H, T, F]
+    norms = {"first_input": jnp.linalg.norm(jacobians[:, :, 0, :], axis=(1, 2))}
+    if task == "adding":
+        first_marked = jnp.argmax(batch.xs[:, :, 1], axis=1)  # p1, [N]
+        value_grads = jnp.take_along_axis(jacobians[..., 0], first_marked[:, None, None], axis=2)  # [N, H, 1]
+        norms["first_marked_value"] = jnp.linalg.norm(value_grads[..., 0], axis=1)
+    return norms
+
+
+def first_input_gradient_norms(
+    params: dict, task: str, cell: str, seq_len: int, key: jax.Array, num_sequences: int
+) -> dict[str, float]:
+    """Medians over `num_sequences` test sequences of the exact ||d h_T / d x_1|| (Frobenius) and, for
+    adding, of ||d h_T / d v_{p1}||: the gradient through which the first marked value reaches h_T."""
+    batch = train.make_batch(key, task, num_sequences, seq_len)
+    norms = _gradient_norms(params, batch, task=task, cell=cell)
+    return {name: float(jnp.median(values)) for name, values in norms.items()}
+
+
+# ----------------------------------------------------------------------------- the sweep
+
+
+def _task_dir(config: MemoryConfig) -> Path:
+    return Path(config.workdir) / config.task
+
+
+def _check_or_save_config(config: MemoryConfig) -> None:
+    """Saves the task's config.json, or checks a rerun keeps the settings its records were made with."""
+    path = _task_dir(config) / runs.CONFIG_FILE
+    if path.exists():
+        saved = runs.load_json(path)
+        changed = [
+            f"{name} ({saved.get(name)!r} -> {getattr(config, name)!r})"
+            for name in _RUN_FIELDS
+            if name in saved and saved[name] != runs.jsonable(getattr(config, name))
+        ]
+        if changed:
+            raise ResumeError(
+                f"{path.parent} holds runs made with other settings: {', '.join(changed)}; "
+                "use another --workdir or the same settings"
+            )
+    runs.save_config(_task_dir(config), config)
+
+
+def _done(config: MemoryConfig) -> set[tuple[str, int]]:
+    return {(r["cell"], r["seq_len"]) for r in runs.read_metrics(_task_dir(config))}
+
+
+def _train_and_record(config: MemoryConfig, cell: str, seq_len: int, bar) -> dict:
+    """Trains, tests and measures one (cell, T); appends its record and writes its learning curve."""
+    task_dir = _task_dir(config)
+    settings = settings_for(config, cell, seq_len)
+    key = jax.random.fold_in(
+        jax.random.fold_in(jax.random.key(config.seed), seq_len), train.CELLS.index(cell)
+    )
+    state_path = task_dir / "state" / f"{cell}_T{seq_len}.npz"
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def progress(steps, loss, validation):
+        bar.set_postfix_str(f"{cell} T={seq_len} step {steps}: loss {loss:.4g}, validation {validation:.4g}")
+
+    result = train.train_one(
+        key,
+        config.task,
+        cell,
+        seq_len,
+        settings,
+        state_path=state_path,
+        save_every_seconds=config.save_every_seconds,
+        progress=progress,
+    )
+    key_gradient = jax.random.fold_in(key, 7)
+    init_params = train.init_model(jax.random.split(key, 4)[0], config.task, cell, settings.hidden_size)
+    gradients = {
+        "trained": first_input_gradient_norms(
+            result.params, config.task, cell, seq_len, key_gradient, config.num_gradient_sequences
+        ),
+        "init": first_input_gradient_norms(
+            init_params, config.task, cell, seq_len, key_gradient, config.num_gradient_sequences
+        ),
+    }
+    baseline = train.baseline(config.task, seq_len)
+    half = [h["validation"] for h in result.history[len(result.history) // 2 :]]
+    record = {
+        "task": config.task,
+        "cell": cell,
+        "seq_len": seq_len,
+        "metric": result.metric,
+        "baseline": baseline,
+        "threshold": settings.threshold,
+        "solved": result.solved,
+        "steps": result.steps,
+        "max_steps": settings.max_steps,
+        "seconds": result.seconds,
+        "hidden_size": settings.hidden_size,
+        "learning_rate": settings.learning_rate,
+        # Last half of the budget: the best validation metric relative to the baseline (about 1: flat).
+        "last_half_best_vs_baseline": float(np.nanmin(half) / baseline) if half else float("nan"),
+        "gradient_norms": gradients,
+    }
+    curves = task_dir / "curves"
+    curves.mkdir(exist_ok=True)
+    curve_path = curves / f"{cell}_T{seq_len}.json"
+    curve_path.with_suffix(".tmp").write_text(json.dumps(result.history) + "\n")
+    os.replace(curve_path.with_suffix(".tmp"), curve_path)
+    runs.append_metrics(task_dir, record)
+    for suffix in (".npz", ".json"):
+        state_path.with_suffix(suffix).unlink(missing_ok=True)
+    return record
+
+
+def gather_results(workdir: str | Path) -> dict:
+    """results.json of both tasks from their metrics.jsonl (the last record of a (cell, T) wins)."""
+    results: dict[str, Any] = {}
+    for task in train.TASKS:
+        records = runs.read_metrics(Path(workdir) / task)
+        if not records:
+            continue
+        by_cell: dict[str, Any] = {"baseline": train.baseline("adding", 2)} if task == "adding" else {}
+        for r in records:
+            entry = {
+                METRIC_NAME[task]: r["metric"],
+                "solved": r["solved"],
+                "steps": r["steps"],
+                "max_steps": r["max_steps"],
+                "seconds": r["seconds"],
+                "threshold": r["threshold"],
+                "grad_first_input_trained": r["gradient_norms"]["trained"]["first_input"],
+                "grad_first_input_init": r["gradient_norms"]["init"]["first_input"],
+            }
+            if task == "copy":
+                entry["baseline"] = r["baseline"]
+            by_cell.setdefault(r["cell"], {})[str(r["seq_len"])] = entry
+        results[task] = by_cell
+    results["largest_solved"] = {
+        task: {
+            cell: max([int(t) for t, e in by_t.items() if e["solved"]], default=None)
+            for cell, by_t in by_cell.items()
+            if cell in train.CELLS
+        }
+        for task, by_cell in results.items()
+    }
+    return results
+
+
+def run(config: MemoryConfig, *, progress: bool = True) -> dict:
+    """Trains every (cell, T) of the run not already recorded in the workdir; returns results.json."""
+    from tqdm.auto import tqdm
+
+    from rnn_jax.studies.memory import plots
+
+    cells, lengths = validate(config)
+    _check_or_save_config(config)
+    done = _done(config)
+    jobs = [(cell, t) for cell in cells for t in lengths if (cell, t) not in done]
+    bar = tqdm(jobs, desc=f"memory {config.task}", unit="run", disable=not progress)
+    start = time.perf_counter()
+    for cell, seq_len in bar:
+        bar.set_postfix_str(f"{cell} T={seq_len}")
+        _train_and_record(config, cell, seq_len, bar)
+        runs.save_results(config.workdir, gather_results(config.workdir))
+    results = gather_results(config.workdir)
+    results["notes"] = [
+        f"{len(jobs)} runs trained in {time.perf_counter() - start:.0f} s; "
+        f"{len(done)} found done in {_task_dir(config)}"
+    ]
+    runs.save_results(config.workdir, {k: v for k, v in results.items() if k != "notes"})
+    plots.plot_learning_curves(config.workdir, config.task)
+    plots.plot_largest_solved(config.workdir)
+    return results
+
+
+def summary_lines(results: dict) -> list[str]:
+    """One Markdown table per task: the metric, solved or not, and the steps, per cell and T."""
+    lines = []
+    for task in train.TASKS:
+        if task not in results:
+            continue
+        by_cell = {c: v for c, v in results[task].items() if c in train.CELLS}
+        cells = [c for c in train.CELLS if c in by_cell]
+        lengths = sorted({int(t) for v in by_cell.values() for t in v})
+        lines += [f"{task}: {METRIC_NAME[task]} (solved ✓ / not ✗, steps)", ""]
+        lines.append("| T | " + " | ".join(train.CELL_LABELS[c] for c in cells) + " |")
+        lines.append("| --- " * (len(cells) + 1) + "|")
+        for t in lengths:
+            row = []
+            for c in cells:
+                e = by_cell[c].get(str(t))
+                if e is None:
+                    row.append("")
+                else:
+                    mark = "✓" if e["solved"] else "✗"
+                    row.append(f"{e[METRIC_NAME[task]]:.4g} {mark} ({e['steps']:,})")
+            lines.append(f"| {t} | " + " | ".join(row) + " |")
+        largest = results["largest_solved"][task]
+        lines.append("| **largest solved T** | " + " | ".join(f"**{largest.get(c)}**" for c in cells) + " |")
+        lines.append("")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """`rnn-jax memory` / `python experiments/memory.py`: the sweep, its table and its files."""
+    return run_experiment(
+        MemoryConfig,
+        run,
+        summary_lines,
+        argv,
+        smoke=SMOKE,
+        outputs=["adding/learning_curves.png", "copy/learning_curves.png", "largest_solved.png"],
+    )

@@ -1,0 +1,312 @@
+"""One training run on a memory benchmark: a cell, a task (adding or copy), a length T, a step budget.
+
+The four cells, each a pure step of the core unrolled by `rnn_jax.unroll`:
+
+    simple_rnn  h_t = tanh(A [h_{t-1}; x_t] + b),  A_h orthogonal         (the lecture's cell)
+    irnn        h_t = relu(A [h_{t-1}; x_t] + b),  A_h = I, b = 0         (Le, Jaitly & Hinton 2015)
+    lstm        forget-gate bias 1                                        (Gers et al. 2000)
+    gru         update and reset gates, Cho et al. 2014
+
+The models: adding reads y = w . h_T + c from the last state (many-to-one, MSE); copy reads
+logits_t = W h_t + c at every step from one-hot tokens (many-to-many, cross-entropy over the blank
+and the 8 symbols). Training draws a fresh batch every step (`rnn_jax.data.memory_tasks`), runs
+`steps_per_chunk` optimiser steps inside one jitted `lax.scan`, and after every chunk measures the
+metric on a fixed validation batch: it stops early once that reaches the solved threshold, and
+saves its state every `save_every_seconds` so that an interrupted run resumes where it stopped.
+The final metric is measured on `num_test` fresh test sequences.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from rnn_jax.core import cells
+from rnn_jax.core._validation import check_choice, check_positive_int
+from rnn_jax.core.unroll import unroll
+from rnn_jax.data import memory_tasks
+
+TASKS = ("adding", "copy")
+CELLS = ("simple_rnn", "irnn", "lstm", "gru")
+CELL_LABELS = {
+    "simple_rnn": "Simple RNN (tanh)",
+    "irnn": "IRNN (ReLU, A_h = I)",
+    "lstm": "LSTM",
+    "gru": "GRU",
+}
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+
+
+class CellSpec(NamedTuple):
+    """A cell's step function and how to build its parameters."""
+
+    step_fn: Callable
+    init: Callable[[jax.Array, int, int], dict]
+
+
+IRNN_INPUT_STD = 1e-3  # Le et al. 2015 draw the IRNN's non-recurrent weights from a small Gaussian
+
+
+def init_irnn(key: jax.Array, input_size: int, hidden_size: int) -> dict[str, jax.Array]:
+    """The IRNN of Le et al. 2015: A = [I | A_x] with A_x ~ N(0, 0.001^2), b = 0, ReLU.
+
+    With the library's default Lecun-normal A_x, the identity recurrence sums inputs of unit scale
+    over T steps, and training diverged at T = 200 with Adam 1e-4 and 3e-4 (H = 128; measured).
+    """
+    params = cells.init_simple_rnn(key, input_size, hidden_size, recurrent_init="identity")
+    a_x = IRNN_INPUT_STD * jax.random.normal(jax.random.fold_in(key, 1), (hidden_size, input_size))
+    return {"A": params["A"].at[:, hidden_size:].set(a_x), "b": params["b"]}
+
+
+CELL_SPECS = {
+    "simple_rnn": CellSpec(cells.simple_rnn_step, cells.init_simple_rnn),
+    "irnn": CellSpec(functools.partial(cells.simple_rnn_step, activation="relu"), lambda *a: init_irnn(*a)),
+    "lstm": CellSpec(cells.lstm_step, functools.partial(cells.init_lstm, forget_bias=1.0)),
+    "gru": CellSpec(cells.gru_step, cells.init_gru),
+}
+
+
+def check_task_and_cell(task: str, cell: str) -> None:
+    check_choice("task", task, TASKS)
+    check_choice("cell", cell, CELLS)
+
+
+def input_size(task: str) -> int:
+    """F: two channels (value, marker) for adding, one-hot over the 10 tokens for copy."""
+    return 2 if task == "adding" else memory_tasks.COPY_VOCAB_SIZE
+
+
+def output_size(task: str) -> int:
+    """1 (the sum) for adding, 9 classes (blank and the 8 symbols) for copy."""
+    return 1 if task == "adding" else memory_tasks.COPY_NUM_CLASSES
+
+
+def init_model(key: jax.Array, task: str, cell: str, hidden_size: int) -> dict[str, Any]:
+    """`{"cell": the core's cell params (A [g*H, H + F], ...), "readout": {"W": [O, H], "b": [O]}}`."""
+    check_task_and_cell(task, cell)
+    check_positive_int("hidden_size", hidden_size)
+    key_cell, key_out = jax.random.split(key)
+    readout_size = output_size(task)
+    W = jax.nn.initializers.lecun_normal(in_axis=1, out_axis=0)(key_out, (readout_size, hidden_size))
+    return {
+        "cell": CELL_SPECS[cell].init(key_cell, input_size(task), hidden_size),
+        "readout": {"W": W, "b": jnp.zeros((readout_size,))},
+    }
+
+
+def model_inputs(task: str, batch: Any) -> jax.Array:
+    """xs [B, T, F]: the adding channels as they are, the copy tokens one-hot."""
+    if task == "adding":
+        return batch.xs
+    return jax.nn.one_hot(batch.tokens, memory_tasks.COPY_VOCAB_SIZE)  # [B, T] -> [B, T, 10]
+
+
+def predict(params: dict[str, Any], task: str, cell: str, xs: jax.Array) -> jax.Array:
+    """Adding: y [B] from h_T. Copy: logits [B, T, 9] from every h_t."""
+    step_fn = CELL_SPECS[cell].step_fn
+    readout = params["readout"]
+    if task == "adding":
+        h_last, _ = unroll(step_fn, params["cell"], xs, return_all_states=False)
+        return (cells.state_output(h_last) @ readout["W"].T + readout["b"])[:, 0]
+    _, states = unroll(step_fn, params["cell"], xs)
+    return cells.state_output(states) @ readout["W"].T + readout["b"]  # [B, T, H] -> [B, T, 9]
+
+
+def loss_fn(params: dict[str, Any], task: str, cell: str, batch: Any) -> jax.Array:
+    """Adding: mean squared error. Copy: cross-entropy averaged over all B x (T + 20) steps."""
+    prediction = predict(params, task, cell, model_inputs(task, batch))
+    if task == "adding":
+        return jnp.mean((prediction - batch.targets) ** 2)
+    return optax.softmax_cross_entropy_with_integer_labels(prediction, batch.targets).mean()
+
+
+def make_batch(key: jax.Array, task: str, batch_size: int, seq_len: int) -> Any:
+    """A fresh batch: T = seq_len steps for adding, T blanks (T + 20 steps) for copy."""
+    if task == "adding":
+        return memory_tasks.adding_batch(key, batch_size, seq_len)
+    return memory_tasks.copy_batch(key, batch_size, seq_len)
+
+
+def baseline(task: str, seq_len: int) -> float:
+    """The memoryless score: 1/6 for adding, 10 log(8) / (T + 20) for copy."""
+    if task == "adding":
+        return memory_tasks.ADDING_BASELINE
+    return memory_tasks.copy_baseline(seq_len)
+
+
+def solved_threshold(task: str, seq_len: int, *, adding_mse: float, copy_fraction: float) -> float:
+    """Adding: test MSE <= adding_mse. Copy: cross-entropy <= copy_fraction x the baseline."""
+    if task == "adding":
+        return adding_mse
+    return copy_fraction * memory_tasks.copy_baseline(seq_len)
+
+
+# ----------------------------------------------------------------------------- training
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    """How one (task, cell, T) model is trained."""
+
+    hidden_size: int = 128
+    batch_size: int = 20
+    optimizer: str = "adam"  # adam | rmsprop | sgd
+    learning_rate: float = 1e-3
+    max_grad_norm: float = 1.0  # global-norm clipping
+    max_steps: int = 20_000
+    steps_per_chunk: int = 100  # optimiser steps per jitted call (and between validations)
+    num_validation: int = 500  # fixed validation sequences, measured after every chunk
+    num_test: int = 2000  # fresh test sequences, measured once at the end
+    threshold: float = 0.01  # solved when the metric <= threshold (early stop on validation)
+
+
+def make_optimizer(settings: TrainSettings) -> optax.GradientTransformation:
+    """Clipping by global norm, then Adam, RMSProp (decay 0.9, as Arjovsky et al.) or SGD."""
+    check_choice("optimizer", settings.optimizer, OPTIMIZERS)
+    base = {
+        "adam": lambda lr: optax.adam(lr),
+        "rmsprop": lambda lr: optax.rmsprop(lr, decay=0.9),
+        "sgd": lambda lr: optax.sgd(lr),
+    }[settings.optimizer](settings.learning_rate)
+    return optax.chain(optax.clip_by_global_norm(settings.max_grad_norm), base)
+
+
+@functools.lru_cache(maxsize=32)
+def compiled_functions(task: str, cell: str, seq_len: int, settings: TrainSettings):
+    """The jitted `chunk(params, opt_state, key) -> (params, opt_state, mean loss)` and
+    `evaluate(params, key, num) -> metric` for one (task, cell, T, settings); cached."""
+    optimizer = make_optimizer(settings)
+
+    def train_step(carry, key):
+        params, opt_state = carry
+        batch = make_batch(key, task, settings.batch_size, seq_len)
+        loss, grads = jax.value_and_grad(loss_fn)(params, task, cell, batch)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), loss
+
+    @jax.jit
+    def chunk(params, opt_state, key):
+        keys = jax.random.split(key, settings.steps_per_chunk)
+        (params, opt_state), losses = jax.lax.scan(train_step, (params, opt_state), keys)
+        return params, opt_state, losses.mean()
+
+    @functools.partial(jax.jit, static_argnums=2)
+    def evaluate(params, key, num):
+        # In slices of 500 sequences so memory stays small at T = 1000.
+        slices = max(1, num // 500)
+        keys = jax.random.split(key, slices)
+        losses = jax.lax.map(
+            lambda k: loss_fn(params, task, cell, make_batch(k, task, num // slices, seq_len)), keys
+        )
+        return losses.mean()
+
+    return chunk, evaluate, optimizer
+
+
+class RunResult(NamedTuple):
+    """What `train_one` returns."""
+
+    params: dict[str, Any]
+    metric: float  # test MSE (adding) or test cross-entropy (copy) on fresh sequences
+    solved: bool  # metric <= threshold
+    steps: int  # optimiser steps taken (early stop once the validation metric is solved)
+    seconds: float  # training time in this process and earlier (resumed) ones
+    history: list[dict[str, float]]  # one record per chunk: step, train_loss, validation
+
+
+def _save_state(path: Path, params, opt_state, steps: int, seconds: float, history: list) -> None:
+    leaves = jax.tree_util.tree_leaves((params, opt_state))
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, *[np.asarray(leaf) for leaf in leaves])
+    meta = {"steps": steps, "seconds": seconds, "history": history, "num_leaves": len(leaves)}
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    os.replace(tmp, path)
+
+
+def _load_state(path: Path, params, opt_state):
+    """Restores (params, opt_state, steps, seconds, history) saved by `_save_state`, or None."""
+    meta_path = path.with_suffix(".json")
+    if not (path.exists() and meta_path.exists()):
+        return None
+    meta = json.loads(meta_path.read_text())
+    treedef = jax.tree_util.tree_structure((params, opt_state))
+    with np.load(path) as saved:
+        leaves = [jnp.asarray(saved[f"arr_{i}"]) for i in range(meta["num_leaves"])]
+    if len(leaves) != treedef.num_leaves:
+        raise ValueError(f"{path} holds {len(leaves)} arrays, the model needs {treedef.num_leaves}")
+    params, opt_state = jax.tree_util.tree_unflatten(treedef, leaves)
+    return params, opt_state, meta["steps"], meta["seconds"], meta["history"]
+
+
+def train_one(
+    key: jax.Array,
+    task: str,
+    cell: str,
+    seq_len: int,
+    settings: TrainSettings,
+    *,
+    state_path: str | os.PathLike | None = None,
+    save_every_seconds: float = 60.0,
+    progress: Callable[[int, float, float], None] | None = None,
+) -> RunResult:
+    """Trains one model until its validation metric is solved or the step budget is spent.
+
+    Args:
+      key: PRNG key (split into init, training, validation and test keys; chunk i trains on
+        fold_in(training key, i), so a resumed run draws the batches an uninterrupted one would).
+      task: "adding" or "copy".
+      cell: "simple_rnn", "irnn", "lstm" or "gru".
+      seq_len: T (adding: the sequence length; copy: the blanks, T + 20 steps in all).
+      settings: sizes, optimiser and budget.
+      state_path: where to save the training state (an .npz and a .json beside it); an existing
+        state there is resumed. None: no saving.
+      save_every_seconds: how often the state is saved.
+      progress: called after every chunk as `progress(steps, train_loss, validation_metric)`.
+
+    Returns:
+      A `RunResult`.
+    """
+    check_task_and_cell(task, cell)
+    check_positive_int("max_steps", settings.max_steps)
+    check_positive_int("steps_per_chunk", settings.steps_per_chunk)
+    key_init, key_train, key_validation, key_test = jax.random.split(key, 4)
+    chunk, evaluate, optimizer = compiled_functions(task, cell, seq_len, settings)
+    params = init_model(key_init, task, cell, settings.hidden_size)
+    opt_state = optimizer.init(params)
+    steps, seconds, history = 0, 0.0, []
+    state_path = Path(state_path) if state_path is not None else None
+    if state_path is not None:
+        restored = _load_state(state_path, params, opt_state)
+        if restored is not None:
+            params, opt_state, steps, seconds, history = restored
+    last_save = tic = time.perf_counter()
+    seconds_before = seconds
+    solved = bool(history) and history[-1]["validation"] <= settings.threshold
+    while steps < settings.max_steps and not solved:
+        params, opt_state, train_loss = chunk(params, opt_state, jax.random.fold_in(key_train, steps))
+        steps += settings.steps_per_chunk
+        validation = float(evaluate(params, key_validation, settings.num_validation))
+        history.append({"step": steps, "train_loss": float(train_loss), "validation": validation})
+        solved = validation <= settings.threshold
+        if not np.isfinite(validation):
+            break  # diverged: the run ends as unsolved, its NaN recorded
+        if progress is not None:
+            progress(steps, float(train_loss), validation)
+        seconds = seconds_before + time.perf_counter() - tic
+        if state_path is not None and time.perf_counter() - last_save >= save_every_seconds:
+            _save_state(state_path, params, opt_state, steps, seconds, history)
+            last_save = time.perf_counter()
+    seconds = seconds_before + time.perf_counter() - tic
+    metric = float(evaluate(params, key_test, settings.num_test))
+    return RunResult(params, metric, bool(metric <= settings.threshold), steps, seconds, history)

@@ -1,0 +1,159 @@
+"""The memory sweep: models, training, resuming, the results file and the command's errors (tiny settings)."""
+
+import dataclasses
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rnn_jax.cli import guarded
+from rnn_jax.core import analysis, cells
+from rnn_jax.errors import ConfigError, ResumeError
+from rnn_jax.studies.memory import sweep, train
+
+TINY = train.TrainSettings(
+    hidden_size=6, batch_size=4, max_steps=20, steps_per_chunk=10, num_validation=8, num_test=8
+)
+
+
+@pytest.mark.parametrize("task", train.TASKS)
+@pytest.mark.parametrize("cell", train.CELLS)
+def test_predict_matches_a_python_loop(task, cell):
+    params = train.init_model(jax.random.key(0), task, cell, 5)
+    batch = train.make_batch(jax.random.key(1), task, 3, 6)
+    xs = train.model_inputs(task, batch)
+    step_fn = train.CELL_SPECS[cell].step_fn
+    h = cells.initial_state(step_fn, params["cell"], (3,))
+    outputs = []
+    for t in range(xs.shape[1]):
+        h = step_fn(params["cell"], h, xs[:, t])
+        outputs.append(cells.state_output(h) @ params["readout"]["W"].T + params["readout"]["b"])
+    expected = outputs[-1][:, 0] if task == "adding" else jnp.stack(outputs, axis=1)
+    np.testing.assert_allclose(train.predict(params, task, cell, xs), expected, rtol=2e-5, atol=1e-6)
+
+
+def test_irnn_starts_as_the_papers_irnn():
+    params = train.init_model(jax.random.key(0), "adding", "irnn", 8)["cell"]
+    np.testing.assert_array_equal(params["A"][:, :8], np.eye(8))
+    assert float(jnp.std(params["A"][:, 8:])) < 0.01 and float(jnp.max(jnp.abs(params["b"]))) == 0.0
+    assert float(train.CELL_SPECS["irnn"].step_fn(params, -jnp.ones(8), jnp.zeros(2)).max()) == 0.0  # ReLU
+
+
+def test_training_beats_the_baseline_on_a_short_adding_problem():
+    settings = train.TrainSettings(
+        hidden_size=16, batch_size=32, max_steps=300, steps_per_chunk=100, num_validation=256, num_test=256
+    )
+    result = train.train_one(jax.random.key(0), "adding", "lstm", 4, settings)
+    assert result.metric < 0.5 * train.baseline("adding", 4)
+    assert [h["step"] for h in result.history] == [100, 200, 300]
+
+
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
+    whole = train.train_one(jax.random.key(3), "copy", "gru", 3, TINY)
+    half = train.train_one(
+        jax.random.key(3),
+        "copy",
+        "gru",
+        3,
+        dataclasses.replace(TINY, max_steps=10),
+        state_path=tmp_path / "state.npz",
+        save_every_seconds=0.0,
+    )
+    assert half.steps == 10 and (tmp_path / "state.npz").exists()
+    resumed = train.train_one(jax.random.key(3), "copy", "gru", 3, TINY, state_path=tmp_path / "state.npz")
+    assert resumed.steps == 20 and [h["step"] for h in resumed.history] == [10, 20]
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), whole.params, resumed.params
+    )
+    assert resumed.metric == pytest.approx(whole.metric, rel=1e-5)
+
+
+def test_gradient_norms_are_the_exact_jacobians_of_the_last_state():
+    params = train.init_model(jax.random.key(0), "adding", "lstm", 5)
+    key = jax.random.key(4)
+    norms = sweep.first_input_gradient_norms(params, "adding", "lstm", 6, key, 3)
+    xs = train.make_batch(key, "adding", 3, 6).xs
+    # d h_T / d x_1 by the core's analysis function (forward mode) for each sequence.
+    direct = [
+        float(jnp.linalg.norm(analysis.input_jacobians(cells.lstm_step, params["cell"], x)[-1])) for x in xs
+    ]
+    assert norms["first_input"] == pytest.approx(float(np.median(direct)), rel=1e-4)
+
+    # d h_T / d v_{p1} through a Python loop over the step.
+    def last_state(value, x, p1):
+        state = cells.initial_state(cells.lstm_step, params["cell"])
+        for t in range(6):
+            state = cells.lstm_step(params["cell"], state, x[t].at[0].set(value) if t == p1 else x[t])
+        return state.h
+
+    marked = []
+    for x in xs:
+        p1 = int(jnp.argmax(x[:, 1]))
+        marked.append(float(jnp.linalg.norm(jax.jacrev(last_state)(x[p1, 0], x, p1))))
+    assert norms["first_marked_value"] == pytest.approx(float(np.median(marked)), rel=1e-4)
+
+
+def test_the_sweep_writes_results_in_the_published_shape_and_resumes(tmp_path, capsys):
+    workdir = str(tmp_path / "memory")
+    sweep.main(["--task", "adding", "--smoke", "--cells", "simple_rnn,lstm", "--workdir", workdir])
+    sweep.main(["--task", "copy", "--smoke", "--cells", "gru", "--workdir", workdir])
+    results = json.loads((tmp_path / "memory" / "results.json").read_text())
+    assert results["adding"]["baseline"] == pytest.approx(1 / 6)
+    entry = results["adding"]["lstm"]["5"]
+    assert isinstance(entry["test_mse"], float) and isinstance(entry["solved"], bool) and entry["steps"] == 20
+    copy = results["copy"]["gru"]["5"]
+    assert copy["baseline"] == pytest.approx(10 * np.log(8) / 25) and isinstance(
+        copy["test_cross_entropy"], float
+    )
+    assert set(results["largest_solved"]) == {"adding", "copy"}
+    for name in (
+        "adding/learning_curves.png",
+        "copy/learning_curves.png",
+        "largest_solved.png",
+        "adding/curves/lstm_T5.json",
+        "adding/config.json",
+    ):
+        assert (tmp_path / "memory" / name).exists(), name
+    record = json.loads((tmp_path / "memory" / "adding" / "metrics.jsonl").read_text().splitlines()[0])
+    assert record["gradient_norms"]["init"]["first_input"] > 0
+    capsys.readouterr()
+    # A rerun trains nothing new; another cell adds its rows.
+    out = sweep.main(["--task", "adding", "--smoke", "--cells", "simple_rnn,lstm,irnn", "--workdir", workdir])
+    assert "1 runs trained" in out["notes"][0] and "2 found done" in out["notes"][0]
+    assert set(out["adding"]) == {"baseline", "simple_rnn", "lstm", "irnn"}
+    assert "| 5 |" in capsys.readouterr().out
+    # Other settings in the same folder are refused: the records would not be comparable.
+    with pytest.raises(ResumeError, match="max_steps"):
+        sweep.main(["--task", "adding", "--smoke", "--max_steps", "30", "--workdir", workdir])
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--task", "parity"], "task"),
+        (["--cells", "simple_rnn,transformer"], "unknown cell 'transformer'"),
+        (["--lengths", "1,50"], "lengths must be >= 2 for the adding task"),
+        (["--task", "copy", "--lengths", "0"], "lengths must be >= 1 for the copy task"),
+        (["--lengths", "ten"], "comma-separated list"),
+        (["--adding_threshold", "0.5"], "adding_threshold must lie in"),
+        (["--copy_fraction", "1.5"], "copy_fraction must lie in"),
+        (["--hidden_sizes", "simple_rnn=8"], "missing irnn, lstm, gru"),
+        (["--learning_rates", "simple_rnn=1e-3,irnn=0,lstm=1e-3,gru=1e-3"], "irnn must be > 0"),
+        (["--max_steps", "0"], "max_steps must be >= 1"),
+    ],
+)
+def test_bad_settings_are_one_clear_error(flags, message, tmp_path, capsys):
+    with pytest.raises(ConfigError, match=message):
+        sweep.main([*flags, "--smoke", "--workdir", str(tmp_path)])
+    assert guarded(sweep.main, [*flags, "--smoke", "--workdir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err
+
+
+def test_unknown_task_or_cell_in_the_library_raise():
+    with pytest.raises(ValueError, match="task"):
+        train.init_model(jax.random.key(0), "parity", "lstm", 4)
+    with pytest.raises(ValueError, match="cell"):
+        train.init_model(jax.random.key(0), "adding", "rnn", 4)
