@@ -9,7 +9,7 @@ The data is read with `tfds.data_source` from TFDS's `array_record` files, which
 
 When the dataset is not there and `download=True`, TFDS downloads and prepares it in the array_record
 format; preparing opens the archive with TensorFlow, so it needs the `download` extra
-(`pip install "rnn-jax[download]"`, i.e. `tensorflow-cpu`). Otherwise `DatasetNotFoundError` says
+(`pip install "simple-rnn-jax[download]"`, i.e. `tensorflow-cpu`). Otherwise `DatasetNotFoundError` says
 where it looked and what to do.
 
 Splits (as in the lecture): the 25,000 labelled training reviews are shuffled with `split_seed` and
@@ -71,7 +71,7 @@ def _not_found_message(folder: Path, reason: str) -> str:
         f"IMDB (TFDS '{DATASET}', array_record) not found: looked in {folder} ({reason}).\n"
         "What to do: point --data_dir or TFDS_DATA_DIR at a folder that holds "
         f"{DATASET}/{CONFIG}/{VERSION} (on the development machines: ../shared/tfds), or, on a "
-        "machine with internet access, install the download extra (pip install 'rnn-jax[download]', "
+        "machine with internet access, install the download extra (pip install 'simple-rnn-jax[download]', "
         "which brings tensorflow-cpu) and run again with download enabled so that TFDS downloads "
         "and prepares it there."
     )

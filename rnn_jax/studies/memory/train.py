@@ -165,7 +165,7 @@ class TrainSettings:
     learning_rate: float = 1e-3
     max_grad_norm: float = 1.0  # global-norm clipping
     max_steps: int = 20_000
-    steps_per_chunk: int = 100  # optimiser steps per jitted call (and between validations)
+    steps_per_chunk: int = 200  # optimiser steps per jitted call (and between validations)
     num_validation: int = 500  # fixed validation sequences, measured after every chunk
     num_test: int = 2000  # fresh test sequences, measured once at the end
     threshold: float = 0.01  # solved when the metric <= threshold (early stop on validation)
