@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from rnn_jax.core._validation import check_positive_int, is_concrete
 
@@ -64,11 +65,14 @@ class TaskSpec:
         return self.seq_len - 2
 
     def check_gap(self, gap: Any) -> None:
-        """Raises a ValueError if a concrete `gap` does not fit in [1, seq_len - 2]."""
-        if is_concrete(gap) and not 1 <= int(gap) <= self.max_gap:
+        """Raises a ValueError if a concrete `gap` (an int or [B] ints) leaves [1, seq_len - 2]."""
+        if not is_concrete(gap):
+            return
+        values = np.asarray(gap)
+        if values.size and not (1 <= values.min() and values.max() <= self.max_gap):
+            bad = int(values.min()) if values.min() < 1 else int(values.max())
             raise ValueError(
-                f"gap must lie in [1, {self.max_gap}] (seq_len - 2) for seq_len "
-                f"{self.seq_len}, got {int(gap)}"
+                f"gap must lie in [1, {self.max_gap}] (seq_len - 2) for seq_len {self.seq_len}, got {bad}"
             )
 
 
@@ -86,7 +90,8 @@ def make_batch(key: jax.Array, spec: TaskSpec, batch_size: int, gap: int | jax.A
       key: PRNG key.
       spec: the task's layout.
       batch_size: B.
-      gap: steps from the answer to the query, in [1, seq_len - 2]; may be a traced int.
+      gap: steps from the answer to the query, in [1, seq_len - 2]; an int, a traced int, or one
+        per sequence ([B] ints: a training batch that mixes gaps, see `sample_gaps`).
 
     Returns:
       `Batch(tokens [B, T], labels [B])` with T = spec.seq_len.
@@ -98,9 +103,21 @@ def make_batch(key: jax.Array, spec: TaskSpec, batch_size: int, gap: int | jax.A
     tokens = jax.random.randint(
         key_fill, (batch_size, spec.seq_len), 0, spec.num_answers + spec.num_fillers, jnp.int32
     )
-    answer_position = spec.seq_len - 1 - gap
+    answer_position = jnp.reshape(spec.seq_len - 1 - jnp.asarray(gap), (-1, 1))  # [1, 1] or [B, 1]
     positions = jnp.arange(spec.seq_len)
     tokens = jnp.where(positions == answer_position - 1, spec.marker_token, tokens)
     tokens = jnp.where(positions == answer_position, labels[:, None], tokens)
     tokens = jnp.where(positions == spec.seq_len - 1, spec.query_token, tokens)
     return Batch(tokens, labels)
+
+
+def sample_gaps(key: jax.Array, batch_size: int, max_gap: int | jax.Array) -> jax.Array:
+    """[B] gaps drawn uniformly from [1, max_gap]: a training batch that holds every shorter gap too.
+
+    Trained on gap k alone, a cell sees the loss at chance (log C) until it happens on the answer
+    token's gradient, and that plateau grows with k until it outlasts any step budget; the short
+    gaps in a mixed batch give the gradient that teaches the cell to store the answer, and the test
+    at exactly k then measures how long it can keep it.
+    """
+    check_positive_int("batch_size", batch_size)
+    return jax.random.randint(key, (batch_size,), 1, jnp.asarray(max_gap) + 1, jnp.int32)
