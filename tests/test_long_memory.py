@@ -2,6 +2,7 @@
 (rnn_jax.studies.long_memory: the classifier, the chunked training, the sweep)."""
 
 import ast
+import dataclasses
 from pathlib import Path
 
 import jax
@@ -60,7 +61,9 @@ def test_one_chunk_changes_every_parameter_and_stays_finite():
     optimizer = study.make_optimizer(settings)
     params = study.init_classifier(jax.random.key(0), "simple_rnn", SPEC.vocab_size, 6, 4)
     chunk = study.make_train_chunk(SPEC, settings, "simple_rnn", optimizer)  # unjitted
-    new, _, loss, accuracy = chunk(params, optimizer.init(params), jax.random.key(1), jnp.int32(2))
+    new, _, loss, accuracy = chunk(
+        params, optimizer.init(params), jax.random.key(1), jnp.int32(2), jnp.int32(0)
+    )
     for before, after in zip(jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(new), strict=True):
         assert np.all(np.isfinite(np.asarray(after)))
         assert not np.allclose(before, after)
@@ -124,3 +127,35 @@ def test_the_task_data_is_free_of_training():
     }
     assert "optax" not in imported and "flax" not in imported
     assert not hasattr(task, "train_classifier") and hasattr(study, "train_classifier")
+
+
+def test_batches_take_one_gap_per_sequence():
+    spec = task.TaskSpec(seq_len=12, num_answers=4, num_fillers=5)
+    gaps = jnp.array([1, 4, 10])
+    batch = task.make_batch(jax.random.key(0), spec, 3, gaps)
+    for row, label, gap in zip(batch.tokens, batch.labels, gaps, strict=True):
+        answer_position = spec.seq_len - 1 - int(gap)
+        assert int(row[answer_position - 1]) == spec.marker_token and int(row[answer_position]) == int(label)
+    with pytest.raises(ValueError, match="gap must lie in"):
+        task.make_batch(jax.random.key(0), spec, 3, jnp.array([1, 11, 2]))
+
+
+@pytest.mark.parametrize("mode", study.TRAIN_GAPS)
+def test_training_gaps_follow_the_mode(mode):
+    settings = study.TrainSettings(batch_size=2000, train_gaps=mode, curriculum_steps=100)
+    early = np.asarray(study.training_gaps(jax.random.key(0), settings, jnp.int32(40), jnp.int32(25)))
+    late = np.asarray(study.training_gaps(jax.random.key(0), settings, jnp.int32(40), jnp.int32(100)))
+    if mode == "exact":
+        assert early.tolist() == 40 and late.tolist() == 40
+    elif mode == "mixed":
+        assert early.min() == 1 and early.max() == 40
+    else:  # the curriculum's largest gap: 1 + 39 * 25 // 100 = 10 at step 25, 40 once it is done
+        assert early.min() == 1 and early.max() == 10 and late.max() == 40
+
+
+def test_a_curriculum_run_stops_only_once_the_test_gap_is_reached():
+    settings = study.TrainSettings(train_gaps="curriculum", curriculum_steps=100)
+    assert not study._reached_target_at_gap(settings, 50, lambda: 1.0)
+    assert study._reached_target_at_gap(settings, 100, lambda: 1.0)
+    assert not study._reached_target_at_gap(settings, 100, lambda: 0.5)
+    assert study._reached_target_at_gap(dataclasses.replace(settings, train_gaps="exact"), 1, lambda: 0.0)

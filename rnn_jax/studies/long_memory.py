@@ -41,7 +41,7 @@ import optax
 from rnn_jax.core import cells
 from rnn_jax.core._validation import check_choice, check_positive_int
 from rnn_jax.core.unroll import unroll
-from rnn_jax.data.long_memory import Batch, TaskSpec, make_batch
+from rnn_jax.data.long_memory import Batch, TaskSpec, make_batch, sample_gaps
 from rnn_jax.errors import ConfigError
 from rnn_jax.studies import plots
 from rnn_jax.studies.command import run_experiment
@@ -126,11 +126,13 @@ class TrainSettings:
     batch_size: int = 64  # sequences per step (fresh ones every step)
     learning_rate: float = 3e-3  # Adam
     max_grad_norm: float = 1.0  # global-norm clipping, so exploding gradients cannot derail a run
-    max_steps: int = 2000  # training budget per (cell, gap)
+    max_steps: int = 4000  # training budget per (cell, gap)
     steps_per_chunk: int = 50  # steps jitted together between progress updates and the stop check
     target_accuracy: float = 0.99  # stop early once a chunk's mean training accuracy reaches this
     num_test: int = 1024  # fresh test sequences for the final accuracy
     keep_bias: float = 1.0  # LSTM forget-gate bias / minus the GRU update-gate bias at initialisation
+    train_gaps: str = "curriculum"  # "exact" (gap k only), "mixed" (uniform in [1, k]) or "curriculum"
+    curriculum_steps: int = 1000  # "curriculum": the largest gap rises linearly from 1 to k over these steps
 
 
 class TrainResult(NamedTuple):
@@ -149,28 +151,55 @@ def make_optimizer(settings: TrainSettings) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(settings.max_grad_norm), optax.adam(settings.learning_rate))
 
 
+TRAIN_GAPS = ("exact", "mixed", "curriculum")
+
+
+def training_gaps(key: jax.Array, settings: TrainSettings, gap: jax.Array, step: jax.Array) -> jax.Array:
+    """The gaps of one training batch for a classifier tested at gap k = `gap`.
+
+        exact:       k for every sequence
+        mixed:       uniform in [1, k] per sequence
+        curriculum:  uniform in [1, k_step], k_step = clip(1 + (k - 1) step / curriculum_steps, 1, k)
+
+    Why not "exact": trained on gap k alone, the loss sits at chance (log C) until the gradient
+    through k steps happens to pick out the answer, and that plateau outgrows the step budget as k
+    grows (the lecture's earlier table: every cell at chance from some k on, train loss 2.08 = log 8
+    for all 2,000 steps). Shorter gaps in the batch teach the cell to store the answer; the test at
+    exactly k then measures how long it keeps it.
+    """
+    if settings.train_gaps == "exact":
+        return gap
+    if settings.train_gaps == "mixed":
+        return sample_gaps(key, settings.batch_size, gap)
+    progress = (gap - 1) * step // max(settings.curriculum_steps, 1)
+    return sample_gaps(key, settings.batch_size, jnp.clip(1 + progress, 1, gap))
+
+
 def make_train_chunk(
     spec: TaskSpec, settings: TrainSettings, cell: str, optimizer: optax.GradientTransformation
 ) -> Callable:
-    """`(params, opt_state, key, gap) -> (params, opt_state, mean loss, mean accuracy)` over one chunk.
+    """`(params, opt_state, key, gap, first_step) -> (params, opt_state, mean loss, mean accuracy)`.
 
-    `settings.steps_per_chunk` optimizer steps in one `lax.scan`, each on a fresh batch. Not jitted:
-    the caller jits it (tests run it as is); `gap` may be traced, so one compilation serves all gaps.
+    `settings.steps_per_chunk` optimizer steps in one `lax.scan`, each on a fresh batch whose gaps
+    `training_gaps` draws. Not jitted: the caller jits it (tests run it as is); `gap` and
+    `first_step` may be traced, so one compilation serves all gaps.
     """
 
     def train_step(carry, inputs):
         params, opt_state = carry
-        key, gap = inputs
-        batch = make_batch(key, spec, settings.batch_size, gap)
+        key, gap, step = inputs
+        key_gaps, key_batch = jax.random.split(key)
+        batch = make_batch(key_batch, spec, settings.batch_size, training_gaps(key_gaps, settings, gap, step))
         (loss, accuracy), grads = jax.value_and_grad(loss_and_accuracy, has_aux=True)(params, batch, cell)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), (loss, accuracy)
 
-    def chunk(params, opt_state, key, gap):
+    def chunk(params, opt_state, key, gap, first_step):
         keys = jax.random.split(key, settings.steps_per_chunk)
         gaps = jnp.full((settings.steps_per_chunk,), gap, jnp.int32)
+        steps = first_step + jnp.arange(settings.steps_per_chunk)
         (params, opt_state), (losses, accuracies) = jax.lax.scan(
-            train_step, (params, opt_state), (keys, gaps)
+            train_step, (params, opt_state), (keys, gaps, steps)
         )
         return params, opt_state, losses.mean(), accuracies.mean()
 
@@ -182,10 +211,24 @@ def _compiled(spec: TaskSpec, settings: TrainSettings, cell: str) -> tuple[Calla
     """The jitted training chunk and evaluation for one (task layout, settings, cell), cached."""
     chunk = jax.jit(make_train_chunk(spec, settings, cell, make_optimizer(settings)))
 
-    def evaluate_batch(params, key, gap):
-        return loss_and_accuracy(params, make_batch(key, spec, settings.num_test, gap), cell)[1]
+    def evaluate_batch(params, key, gap, num):
+        return loss_and_accuracy(params, make_batch(key, spec, num, gap), cell)[1]
 
-    return chunk, jax.jit(evaluate_batch)
+    return chunk, jax.jit(evaluate_batch, static_argnums=3)
+
+
+STOP_CHECK_SIZE = 256  # sequences at exactly gap k that must reach the target before an early stop
+
+
+def _reached_target_at_gap(settings: TrainSettings, steps: int, accuracy_at_gap: Callable[[], float]) -> bool:
+    """Whether a run whose training batches reached the target may stop: with mixed or curriculum gaps
+    the batches hold easier gaps than k, so the curriculum must be complete and the accuracy at
+    exactly k (on held-out sequences) must reach the target too."""
+    if settings.train_gaps == "exact":
+        return True
+    if settings.train_gaps == "curriculum" and steps < settings.curriculum_steps:
+        return False
+    return accuracy_at_gap() >= settings.target_accuracy
 
 
 def train_classifier(
@@ -214,10 +257,12 @@ def train_classifier(
       ValueError: for an unknown cell, a gap outside [1, seq_len - 2] or a non-positive budget.
     """
     check_choice("cell", cell, CELLS)
+    check_choice("train_gaps", settings.train_gaps, TRAIN_GAPS)
     check_positive_int("max_steps", settings.max_steps)
     check_positive_int("steps_per_chunk", settings.steps_per_chunk)
     spec.check_gap(gap)
     key_init, key_train, key_test = jax.random.split(key, 3)
+    key_check = jax.random.fold_in(key_test, 1)
     params = init_classifier(
         key_init, cell, spec.vocab_size, settings.hidden_size, spec.num_answers, keep_bias=settings.keep_bias
     )
@@ -227,15 +272,17 @@ def train_classifier(
     history, steps, loss, accuracy = [], 0, float("nan"), float("nan")
     num_chunks = -(-settings.max_steps // settings.steps_per_chunk)
     for chunk_key in jax.random.split(key_train, num_chunks):
-        params, opt_state, loss, accuracy = chunk(params, opt_state, chunk_key, gap)
+        params, opt_state, loss, accuracy = chunk(params, opt_state, chunk_key, gap, steps)
         steps += settings.steps_per_chunk
         loss, accuracy = float(loss), float(accuracy)
         history.append({"step": steps, "loss": loss, "accuracy": accuracy})
         if progress is not None:
             progress(steps, loss, accuracy)
-        if accuracy >= settings.target_accuracy:
+        if accuracy >= settings.target_accuracy and _reached_target_at_gap(
+            settings, steps, lambda p=params: float(evaluate_batch(p, key_check, gap, STOP_CHECK_SIZE))
+        ):
             break
-    test_accuracy = float(evaluate_batch(params, key_test, gap))
+    test_accuracy = float(evaluate_batch(params, key_test, gap, settings.num_test))
     return TrainResult(params, steps, loss, accuracy, test_accuracy, history)
 
 
@@ -270,10 +317,14 @@ class LongMemoryConfig:
     num_fillers: int = _field(16, "filler words (distractors are fillers or answer words)")
     batch_size: int = _field(64, "fresh sequences per training step")
     learning_rate: float = _field(3e-3, "Adam learning rate")
-    max_steps: int = _field(2000, "training budget per (cell, gap, seed)")
+    max_steps: int = _field(4000, "training budget per (cell, gap, seed)")
     steps_per_chunk: int = _field(50, "steps per jitted chunk (progress and early-stop granularity)")
     target_accuracy: float = _field(0.99, "stop training once a chunk's training accuracy reaches this")
     keep_bias: float = _field(1.0, "LSTM forget-gate bias and minus the GRU update-gate bias at init")
+    train_gaps: str = _field(
+        "curriculum", "training gaps: k only, uniform in [1, k], or a curriculum 1 -> k", choices=TRAIN_GAPS
+    )
+    curriculum_steps: int = _field(1000, "steps over which the curriculum's largest gap rises to k")
     num_test: int = _field(1024, "fresh test sequences per (cell, gap, seed)")
     threshold: float = _field(0.9, "report the largest gap whose mean test accuracy reaches this")
     seed: int = _field(0, "base seed (run s of a (cell, gap) uses fold_in(seed, gap, s))")
@@ -322,6 +373,8 @@ def _train_settings(config: LongMemoryConfig) -> TrainSettings:
         target_accuracy=config.target_accuracy,
         num_test=config.num_test,
         keep_bias=config.keep_bias,
+        train_gaps=config.train_gaps,
+        curriculum_steps=config.curriculum_steps,
     )
 
 

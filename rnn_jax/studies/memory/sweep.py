@@ -300,6 +300,12 @@ def _done(config: MemoryConfig) -> set[tuple[str, int]]:
     return {(r["cell"], r["seq_len"]) for r in runs.read_metrics(_task_dir(config))}
 
 
+def _best_ratio(values: list[float], baseline: float) -> float:
+    """min(values) / baseline over the finite values; NaN when there is none."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(min(finite) / baseline) if finite else float("nan")
+
+
 def _train_and_record(config: MemoryConfig, cell: str, seq_len: int, bar) -> dict:
     """Trains, tests and measures one (cell, T); appends its record and writes its learning curve."""
     task_dir = _task_dir(config)
@@ -349,7 +355,7 @@ def _train_and_record(config: MemoryConfig, cell: str, seq_len: int, bar) -> dic
         "hidden_size": settings.hidden_size,
         "learning_rate": settings.learning_rate,
         # Last half of the budget: the best validation metric relative to the baseline (about 1: flat).
-        "last_half_best_vs_baseline": float(np.nanmin(half) / baseline) if half else float("nan"),
+        "last_half_best_vs_baseline": _best_ratio(half, baseline),
         "gradient_norms": gradients,
         "machine": runs.machine(),  # the seconds above were measured here (load average at the end)
     }
@@ -449,7 +455,9 @@ def summary_lines(results: dict) -> list[str]:
                     row.append("")
                 else:
                     mark = "✓" if e["solved"] else "✗"
-                    row.append(f"{e[METRIC_NAME[task]]:.4g} {mark} ({e['steps']:,})")
+                    value = float(e[METRIC_NAME[task]])  # "nan" (a string in JSON) when it diverged
+                    shown = "diverged (NaN)" if value != value else f"{value:.4g}"
+                    row.append(f"{shown} {mark} ({e['steps']:,})")
             lines.append(f"| {t} | " + " | ".join(row) + " |")
         largest = results["largest_solved"][task]
         lines.append(

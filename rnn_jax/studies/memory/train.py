@@ -172,14 +172,19 @@ class TrainSettings:
 
 
 def make_optimizer(settings: TrainSettings) -> optax.GradientTransformation:
-    """Clipping by global norm, then Adam, RMSProp (decay 0.9, as Arjovsky et al.) or SGD."""
+    """Clipping by global norm, then Adam, RMSProp (decay 0.9, as Arjovsky et al.) or SGD; non-finite
+    steps skipped (`optax.apply_if_finite`)."""
     check_choice("optimizer", settings.optimizer, OPTIMIZERS)
     base = {
         "adam": lambda lr: optax.adam(lr),
         "rmsprop": lambda lr: optax.rmsprop(lr, decay=0.9),
         "sgd": lambda lr: optax.sgd(lr),
     }[settings.optimizer](settings.learning_rate)
-    return optax.chain(optax.clip_by_global_norm(settings.max_grad_norm), base)
+    # A step whose loss or gradients are not finite (the IRNN's unbounded ReLU state can overflow at
+    # large T) is skipped instead of writing NaN into the parameters; 100 in a row end the run as diverged.
+    return optax.apply_if_finite(
+        optax.chain(optax.clip_by_global_norm(settings.max_grad_norm), base), max_consecutive_errors=100
+    )
 
 
 @functools.lru_cache(maxsize=32)
