@@ -36,3 +36,12 @@ def test_benchmark_rejects_a_bad_config(tmp_path):
     assert isinstance(caught.value, ConfigError)
     with pytest.raises(ConfigError, match=r"unknown shape names \['huge'\]"):
         benchmark.main(["--configs", "lecture,huge", "--out", str(tmp_path)])
+
+
+def test_python_loop_len_zero_skips_the_loops_and_a_negative_one_is_refused(tmp_path):
+    results = benchmark.main(
+        ["--smoke", "--python_loop_len", "0", "--compile_lengths", "4", "--out", str(tmp_path)]
+    )
+    assert results["python_loop"] == [] and any("skipped" in note for note in results["notes"])
+    with pytest.raises(ConfigError, match="--python_loop_len must be >= 0"):
+        benchmark.main(["--smoke", "--python_loop_len", "-1", "--out", str(tmp_path / "bad")])

@@ -86,7 +86,7 @@ class BenchmarkConfig:
         default=20,
         metadata={
             "help": "T for the Python-loop variants (eager, jitted step), which are slow; the lecture "
-            "shape's B, F, H, and scan on the same T for comparison"
+            "shape's B, F, H, and scan on the same T for comparison; 0 skips them"
         },
     )
     compile_lengths: str = dataclasses.field(
@@ -670,8 +670,10 @@ def _torch_device(config: BenchmarkConfig, notes: list[str]) -> str:
     """Sets torch's threads; "cuda" (cuDNN's RNN kernels) when JAX runs on a GPU too, else "cpu"."""
     torch = _torch_module()
     if torch is None:
-        notes.append("torch is not installed (pip install 'rnn-jax[torch]'): torch.nn.RNN/LSTM/GRU skipped.")
-        print("torch not installed: skipping the torch.nn.RNN peers (pip install 'rnn-jax[torch]')")
+        notes.append(
+            "torch is not installed (pip install 'simple-rnn-jax[torch]'): torch.nn.RNN/LSTM/GRU skipped."
+        )
+        print("torch not installed: skipping the torch.nn.RNN peers (pip install 'simple-rnn-jax[torch]')")
         return "cpu"
     torch.set_num_threads(config.torch_threads or os.cpu_count())
     return "cuda" if torch.cuda.is_available() and jax.default_backend() == "gpu" else "cpu"
@@ -734,6 +736,10 @@ def run(config: BenchmarkConfig, command: str) -> dict:
 
     notes: list[str] = []
     device = _torch_device(config, notes)
+    if config.python_loop_len < 0:
+        raise ConfigError(
+            f"--python_loop_len must be >= 0 (0 skips the Python-loop variants), got {config.python_loop_len}"
+        )
     shapes = _shapes(config)
     key = jax.random.PRNGKey(config.seed)
     results = {
@@ -753,7 +759,10 @@ def run(config: BenchmarkConfig, command: str) -> dict:
     )
     for shape_name, shape in shapes.items():
         results["rows"] += _shape_rows(config, shape_name, shape, key, device, bar)
-    results["python_loop_shape"], results["python_loop"] = _python_loop_rows(config, key, bar)
+    if config.python_loop_len > 0:
+        results["python_loop_shape"], results["python_loop"] = _python_loop_rows(config, key, bar)
+    else:
+        notes.append("--python_loop_len 0: the Python-loop variants were skipped")
     bar.set_postfix_str("compile time against T")
     results["compile"] = _compile_sweep(config, key, bar)
     bar.close()
