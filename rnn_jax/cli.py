@@ -39,6 +39,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lm-speed": ("rnn_jax.studies.lm_speed", "language-model training tokens/s against PyTorch's example"),
     "imdb-table": ("rnn_jax.studies.imdb_table", "several seeds of several IMDB classifiers, one table"),
     "benchmark": ("rnn_jax.studies.benchmark", "time jitted unrolling against flax, torch and Python loops"),
+    "gemm-speed": (
+        "rnn_jax.studies.gemm_speed",
+        "the recurrent step's matrix product alone: XLA against NumPy and torch",
+    ),
+    "memory": (
+        "rnn_jax.studies.memory.sweep",
+        "adding problem and copy task: four cells up to T = 1,000 (resumable sweep)",
+    ),
     "unroll-parts": ("rnn_jax.studies.unroll_parts", "time the parts of the fused forward and backward"),
     "parameter-count": ("rnn_jax.studies.parameter_count", "the lecture's parameter count"),
     "why-tanh": ("rnn_jax.studies.why_tanh", "h_t without and with tanh: explosion and vanishing"),

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from rnn_jax.errors import ConfigError
-from rnn_jax.studies import benchmark, unroll_parts
+from rnn_jax.studies import benchmark, gemm_speed, unroll_parts
 
 
 def test_benchmark_smoke_writes_its_files(tmp_path):
@@ -45,3 +45,12 @@ def test_python_loop_len_zero_skips_the_loops_and_a_negative_one_is_refused(tmp_
     assert results["python_loop"] == [] and any("skipped" in note for note in results["notes"])
     with pytest.raises(ConfigError, match="--python_loop_len must be >= 0"):
         benchmark.main(["--smoke", "--python_loop_len", "-1", "--out", str(tmp_path / "bad")])
+
+
+def test_gemm_speed_smoke_times_every_library_it_has(tmp_path):
+    results = gemm_speed.main(["--smoke", "--out", str(tmp_path)])
+    row = results["rows"][0]
+    assert row["shape"] == "smoke" and all(row[c] > 0 for c in ("xla_chain_us", "xla_call_us", "numpy_us"))
+    assert results["machine"]["cpu"] and "| smoke (4, 12, 8, 16) |" in (tmp_path / "results.md").read_text()
+    with pytest.raises(ConfigError, match=r"unknown shape names \['huge'\]"):
+        gemm_speed.main(["--shapes", "huge", "--out", str(tmp_path / "bad")])
