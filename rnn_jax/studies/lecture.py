@@ -479,18 +479,29 @@ def _vanishing_lines(vg: dict, workdir: Path) -> list[str]:
     )
 
 
+# The field's own measures of memory, beside this toy task: a study of its own (hours on 2 cores).
+MEMORY_BENCHMARKS_LINES = [
+    "Where the field measures memory (the adding problem and the copy task, the tanh RNN, the IRNN, "
+    "the LSTM and the GRU up to T = 1,000, beside Hochreiter & Schmidhuber 1997, Le et al. 2015 and "
+    "Arjovsky et al. 2016): `rnn-jax memory --task adding|copy`, its table in `results/memory/table.md` "
+    "and the page docs/memory.md.",
+    "",
+]
+
+
 def _long_memory_lines(lm: dict, workdir: Path) -> list[str]:
     return (
         [
             f"Task: `... MARKER ANSWER (k - 1 distractors) QUERY`, {lm['task']['num_answers']} answers "
             f"(chance {lm['chance']:.3f}), sequences of {lm['task']['seq_len']} tokens, one classifier "
             "trained per cell "
-            "and gap (test accuracy on fresh sequences; training steps until 99 % training accuracy or the "
-            "budget in brackets).",
+            "and gap on a curriculum of gaps rising from 1 to k (test accuracy at exactly k on fresh "
+            "sequences; training steps until 99 % accuracy at k or the budget in brackets).",
             "",
         ]
         + long_memory.summary_lines(lm)
         + ["", _image(workdir / "long_memory" / "long_memory.png", workdir), ""]
+        + MEMORY_BENCHMARKS_LINES
     )
 
 
