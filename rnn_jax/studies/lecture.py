@@ -107,9 +107,10 @@ QUICK = {
     "why_tanh": {},
     "vanishing_gradients": {"seq_len": 150, "radii": "0.5,1.0,1.5"},
     "long_memory": {
-        "gaps": "1,20,30,40,60",
+        "gaps": "1,20,40,60",
         "cells": "simple_rnn,lstm,gru",
         "max_steps": 1000,
+        "curriculum_steps": 400,
         "num_test": 512,
     },
 }
