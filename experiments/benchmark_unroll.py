@@ -4,7 +4,7 @@
     python experiments/benchmark_unroll.py --smoke --out /tmp/b # seconds: tiny shapes, 2 repeats
     python experiments/benchmark_unroll.py --config 16,1000,64,128 --configs ""
 
-The study is `rnn_jax.studies.benchmark` (its config, `run` and `main`), also run by
+The study is `rnn_jax.studies.performance.benchmark` (its config, `run` and `main`), also run by
 `rnn-jax benchmark`; `--help` lists the flags. A user's mistake prints one `error: ...` line
 (exit status 2); `--debug` shows its traceback.
 """
@@ -12,7 +12,7 @@ The study is `rnn_jax.studies.benchmark` (its config, `run` and `main`), also ru
 import sys
 
 from rnn_jax.cli import guarded
-from rnn_jax.studies.benchmark import main
+from rnn_jax.studies.performance.benchmark import main
 
 if __name__ == "__main__":
     sys.exit(guarded(main))

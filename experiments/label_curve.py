@@ -2,7 +2,7 @@
 
     python experiments/label_curve.py --tables results/pretrain/curve/* --out results/pretrain/label_curve
 
-The study is `rnn_jax.studies.label_curve` (its config, `run` and `main`), also run by
+The study is `rnn_jax.studies.sentiment.label_curve` (its config, `run` and `main`), also run by
 `rnn-jax label-curve`; `--help` lists the flags. A user's mistake prints one `error: ...` line
 (exit status 2); `--debug` shows its traceback.
 """
@@ -10,7 +10,7 @@ The study is `rnn_jax.studies.label_curve` (its config, `run` and `main`), also 
 import sys
 
 from rnn_jax.cli import guarded
-from rnn_jax.studies.label_curve import main
+from rnn_jax.studies.sentiment.label_curve import main
 
 if __name__ == "__main__":
     sys.exit(guarded(main))

@@ -4,7 +4,7 @@
     python experiments/lecture.py --workdir runs/lecture                   # the README's figures
     python experiments/lecture.py --smoke --data_dir <tiny imdb> --workdir /tmp/lecture   # the tests
 
-The study is `rnn_jax.studies.lecture` (its config, `run` and `main`), also run by
+The study is `rnn_jax.studies.lecture.report` (its config, `run` and `main`), also run by
 `rnn-jax lecture`; `--help` lists the flags. A user's mistake prints one `error: ...` line
 (exit status 2); `--debug` shows its traceback.
 """
@@ -12,7 +12,7 @@ The study is `rnn_jax.studies.lecture` (its config, `run` and `main`), also run 
 import sys
 
 from rnn_jax.cli import guarded
-from rnn_jax.studies.lecture import main
+from rnn_jax.studies.lecture.report import main
 
 if __name__ == "__main__":
     sys.exit(guarded(main))

@@ -2,7 +2,7 @@
 
     python experiments/lm_table.py --runs runs/lm/simple_rnn runs/lm/lstm --out results/lm/full
 
-The study is `rnn_jax.studies.lm_table` (its config, `run` and `main`), also run by
+The study is `rnn_jax.studies.next_word.lm_table` (its config, `run` and `main`), also run by
 `rnn-jax lm-table`; `--help` lists the flags. A user's mistake prints one `error: ...` line
 (exit status 2); `--debug` shows its traceback.
 """
@@ -10,7 +10,7 @@ The study is `rnn_jax.studies.lm_table` (its config, `run` and `main`), also run
 import sys
 
 from rnn_jax.cli import guarded
-from rnn_jax.studies.lm_table import main
+from rnn_jax.studies.next_word.lm_table import main
 
 if __name__ == "__main__":
     sys.exit(guarded(main))

@@ -4,7 +4,7 @@
     python experiments/vanishing_gradients.py --imdb_run runs/imdb/simple_rnn_seed0 --workdir ...
     python experiments/vanishing_gradients.py --smoke --workdir /tmp/vanishing_gradients
 
-The study is `rnn_jax.studies.vanishing_gradients` (its config, `run` and `main`), also run by
+The study is `rnn_jax.studies.lecture.vanishing_gradients` (its config, `run` and `main`), also run by
 `rnn-jax vanishing-gradients`; `--help` lists the flags. A user's mistake prints one `error: ...` line
 (exit status 2); `--debug` shows its traceback.
 """
@@ -12,7 +12,7 @@ The study is `rnn_jax.studies.vanishing_gradients` (its config, `run` and `main`
 import sys
 
 from rnn_jax.cli import guarded
-from rnn_jax.studies.vanishing_gradients import main
+from rnn_jax.studies.lecture.vanishing_gradients import main
 
 if __name__ == "__main__":
     sys.exit(guarded(main))

@@ -25,39 +25,57 @@ from rnn_jax.errors import TrainingInterrupted, UserError
 
 # subcommand -> (module of rnn_jax.studies whose main(argv) runs it, one line of help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "lecture": ("rnn_jax.studies.lecture", "every demonstration of the lecture, one Markdown report"),
-    "imdb": ("rnn_jax.studies.imdb", "train and test one IMDB sentiment classifier"),
-    "lm": ("rnn_jax.studies.language_model", "next-word prediction: an RNN language model or an n-gram"),
+    "lecture": ("rnn_jax.studies.lecture.report", "every demonstration of the lecture, one Markdown report"),
+    "imdb": ("rnn_jax.studies.sentiment.imdb", "train and test one IMDB sentiment classifier"),
+    "lm": (
+        "rnn_jax.studies.next_word.language_model",
+        "next-word prediction: an RNN language model or an n-gram",
+    ),
     "lm-table": (
-        "rnn_jax.studies.lm_table",
+        "rnn_jax.studies.next_word.lm_table",
         "one table and the context / cue plots of finished language-model runs",
     ),
     "label-curve": (
-        "rnn_jax.studies.label_curve",
+        "rnn_jax.studies.sentiment.label_curve",
         "IMDB accuracy against labelled reviews, with and without a pretrained start",
     ),
-    "lm-speed": ("rnn_jax.studies.lm_speed", "language-model training tokens/s against PyTorch's example"),
-    "imdb-table": ("rnn_jax.studies.imdb_table", "several seeds of several IMDB classifiers, one table"),
-    "benchmark": ("rnn_jax.studies.benchmark", "time jitted unrolling against flax, torch and Python loops"),
+    "lm-speed": (
+        "rnn_jax.studies.next_word.lm_speed",
+        "language-model training tokens/s against PyTorch's example",
+    ),
+    "imdb-table": (
+        "rnn_jax.studies.sentiment.imdb_table",
+        "several seeds of several IMDB classifiers, one table",
+    ),
+    "benchmark": (
+        "rnn_jax.studies.performance.benchmark",
+        "time jitted unrolling against flax, torch and Python loops",
+    ),
     "gemm-speed": (
-        "rnn_jax.studies.gemm_speed",
+        "rnn_jax.studies.performance.gemm_speed",
         "the recurrent step's matrix product alone: XLA against NumPy and torch",
     ),
     "memory": (
         "rnn_jax.studies.memory.sweep",
         "adding problem and copy task: four cells up to T = 1,000 (resumable sweep)",
     ),
-    "unroll-parts": ("rnn_jax.studies.unroll_parts", "time the parts of the fused forward and backward"),
-    "parameter-count": ("rnn_jax.studies.parameter_count", "the lecture's parameter count"),
-    "why-tanh": ("rnn_jax.studies.why_tanh", "h_t without and with tanh: explosion and vanishing"),
-    "vanishing-gradients": ("rnn_jax.studies.vanishing_gradients", "exact Jacobians dh_t/dx_1"),
-    "long-memory": ("rnn_jax.studies.long_memory", "short vs long memory: accuracy against the gap"),
+    "unroll-parts": (
+        "rnn_jax.studies.performance.unroll_parts",
+        "time the parts of the fused forward and backward",
+    ),
+    "parameter-count": ("rnn_jax.studies.lecture.parameter_count", "the lecture's parameter count"),
+    "why-tanh": ("rnn_jax.studies.lecture.why_tanh", "h_t without and with tanh: explosion and vanishing"),
+    "vanishing-gradients": ("rnn_jax.studies.lecture.vanishing_gradients", "exact Jacobians dh_t/dx_1"),
+    "long-memory": ("rnn_jax.studies.lecture.long_memory", "short vs long memory: accuracy against the gap"),
     "distributed-throughput": (
-        "rnn_jax.studies.distributed_throughput",
+        "rnn_jax.studies.performance.distributed_throughput",
         "training-step throughput on 1..N (simulated) devices",
     ),
-    "distributed-compare": ("rnn_jax.studies.distributed_compare", "the metric differences of several runs"),
-    "tokenizer-speed": ("rnn_jax.studies.tokenizer_speed", "time the IMDB tokenizer"),
+    "distributed-compare": (
+        "rnn_jax.studies.performance.distributed_compare",
+        "the metric differences of several runs",
+    ),
+    "tokenizer-speed": ("rnn_jax.studies.sentiment.tokenizer_speed", "time the IMDB tokenizer"),
 }
 DEBUG_ENV = "RNN_JAX_DEBUG"
 

@@ -1,4 +1,4 @@
-"""rnn_jax.studies.benchmark and unroll_parts: their smoke settings run and write their files (no timing
+"""rnn_jax.studies.performance.benchmark and unroll_parts: their smoke settings run and write their files (no timing
 is asserted: benchmarks are not tests)."""
 
 import json
@@ -6,7 +6,7 @@ import json
 import pytest
 
 from rnn_jax.errors import ConfigError
-from rnn_jax.studies import benchmark, gemm_speed, unroll_parts
+from rnn_jax.studies.performance import benchmark, gemm_speed, unroll_parts
 
 
 def test_benchmark_smoke_writes_its_files(tmp_path):

@@ -356,7 +356,7 @@ def test_cluster_that_never_assembles_ends_with_a_message():
 
 def tiny_train_config(data_dir, **changes):
     """The IMDB classifier on the tiny fixture dataset: 48 training reviews, batches of 8, 2 epochs."""
-    from rnn_jax.studies.imdb import TrainConfig
+    from rnn_jax.studies.sentiment.imdb import TrainConfig
 
     return TrainConfig(
         **{
@@ -383,7 +383,7 @@ def tiny_train_config(data_dir, **changes):
 
 
 def tiny_train_run(data_dir, workdir, **changes) -> dict:
-    from rnn_jax.studies.imdb import train_and_evaluate
+    from rnn_jax.studies.sentiment.imdb import train_and_evaluate
     from rnn_jax.training import runs
 
     results = train_and_evaluate(tiny_train_config(data_dir, **changes), workdir, progress=False)
@@ -476,7 +476,7 @@ def test_training_in_two_processes_matches_one_device(tiny_data, one_device_trai
 
 
 def test_training_config_errors(tiny_data, tmp_path):
-    from rnn_jax.studies.imdb import train_and_evaluate
+    from rnn_jax.studies.sentiment.imdb import train_and_evaluate
 
     with pytest.raises(ValueError, match="num_devices must be a positive int or None"):
         train_and_evaluate(tiny_train_config(tiny_data, num_devices=0), tmp_path / "a", progress=False)

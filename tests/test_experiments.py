@@ -13,19 +13,21 @@ from rnn_jax import cli
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 # script -> the study module whose main it runs
 SCRIPTS = {
-    "lecture": "lecture",
-    "benchmark_unroll": "benchmark",
-    "unroll_parts": "unroll_parts",
-    "long_memory": "long_memory",
-    "vanishing_gradients": "vanishing_gradients",
-    "why_tanh": "why_tanh",
-    "parameter_count": "parameter_count",
-    "distributed_throughput": "distributed_throughput",
-    "distributed_compare": "distributed_compare",
-    "imdb_tokenizer_speed": "tokenizer_speed",
-    "lm_speed": "lm_speed",
-    "lm_table": "lm_table",
-    "label_curve": "label_curve",
+    "lecture": "lecture.report",
+    "benchmark_unroll": "performance.benchmark",
+    "unroll_parts": "performance.unroll_parts",
+    "gemm_speed": "performance.gemm_speed",
+    "long_memory": "lecture.long_memory",
+    "vanishing_gradients": "lecture.vanishing_gradients",
+    "why_tanh": "lecture.why_tanh",
+    "parameter_count": "lecture.parameter_count",
+    "distributed_throughput": "performance.distributed_throughput",
+    "distributed_compare": "performance.distributed_compare",
+    "imdb_tokenizer_speed": "sentiment.tokenizer_speed",
+    "lm_speed": "next_word.lm_speed",
+    "lm_table": "next_word.lm_table",
+    "label_curve": "sentiment.label_curve",
+    "memory": "memory.sweep",
 }
 STUDY_COMMANDS = [name for name in cli.COMMANDS if name not in ("imdb", "imdb-table")]
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from rnn_jax.errors import ConfigError
-from rnn_jax.studies import lecture, long_memory, parameter_count, vanishing_gradients, why_tanh
+from rnn_jax.studies.lecture import long_memory, parameter_count, vanishing_gradients, why_tanh
+from rnn_jax.studies.lecture import report as lecture
 from rnn_jax.training import runs
 
 

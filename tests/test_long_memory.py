@@ -1,5 +1,5 @@
 """The long-term dependence task (rnn_jax.data.long_memory: the batches' layout) and its study
-(rnn_jax.studies.long_memory: the classifier, the chunked training, the sweep)."""
+(rnn_jax.studies.lecture.long_memory: the classifier, the chunked training, the sweep)."""
 
 import ast
 import dataclasses
@@ -12,7 +12,7 @@ import optax
 import pytest
 
 from rnn_jax.data import long_memory as task
-from rnn_jax.studies import long_memory as study
+from rnn_jax.studies.lecture import long_memory as study
 
 SPEC = task.TaskSpec(seq_len=9, num_answers=4, num_fillers=5)
 

@@ -166,7 +166,7 @@ def _imdb_flags(tiny_dir, workdir):
 
 @pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])
 def test_a_real_signal_checkpoints_and_resume_finishes_the_run(signal_number, tiny_dir, tmp_path):
-    from rnn_jax.studies.imdb import main
+    from rnn_jax.studies.sentiment.imdb import main
 
     workdir = tmp_path / "preempted"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "JAX_PLATFORMS": "cpu"}

@@ -104,3 +104,31 @@ def test_no_python_loop_over_time_in_the_core():
             if isinstance(node, ast.For):
                 source = ast.unparse(node.iter)
                 assert "shape" not in source and "seq_len" not in source, f"{module}: loop over {source}"
+
+
+# rnn_jax/studies/ by topic: a topic may use the topics listed before it (the next-word model is the
+# sentiment classifiers' pretrained start; the lecture's report runs both; the benchmarks time the IMDB
+# training step), never one after it, so the topics form no circle. command.py and plots.py are shared.
+STUDY_TOPICS = ["next_word", "sentiment", "lecture", "memory", "performance"]
+
+
+def test_studies_are_grouped_by_topic():
+    studies = PACKAGE / "studies"
+    loose = sorted(
+        p.name for p in studies.glob("*.py") if p.name not in ("__init__.py", "command.py", "plots.py")
+    )
+    assert not loose, f"study modules outside a topic folder: {loose}"
+    folders = sorted(p.name for p in studies.iterdir() if p.is_dir() and p.name != "__pycache__")
+    assert folders == sorted(STUDY_TOPICS)
+    for topic in STUDY_TOPICS:
+        assert ast.get_docstring(ast.parse((studies / topic / "__init__.py").read_text())), topic
+
+
+@pytest.mark.parametrize("topic", STUDY_TOPICS)
+def test_study_topics_import_only_earlier_topics(topic):
+    allowed = set(STUDY_TOPICS[: STUDY_TOPICS.index(topic) + 1])
+    for path in (PACKAGE / "studies" / topic).glob("*.py"):
+        for name in _imports(path):
+            parts = name.split(".")
+            if parts[:2] == ["rnn_jax", "studies"] and len(parts) > 2 and parts[2] in STUDY_TOPICS:
+                assert parts[2] in allowed, f"studies/{topic}/{path.name} imports {name}: a later topic"

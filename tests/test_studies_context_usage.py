@@ -1,4 +1,4 @@
-"""Tests of rnn_jax.studies.context_usage on small random language models: each measurement against
+"""Tests of rnn_jax.studies.next_word.context_usage on small random language models: each measurement against
 a second way of computing it."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from rnn_jax.errors import ConfigError
 from rnn_jax.models.language_model import LanguageModel, init_params, token_losses
-from rnn_jax.studies import context_usage as cu
+from rnn_jax.studies.next_word import context_usage as cu
 
 V = 23
 

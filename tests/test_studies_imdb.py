@@ -1,4 +1,4 @@
-"""Tests of rnn_jax.studies.imdb on the shared loop: steps, non-finite updates, a tiny run end to end,
+"""Tests of rnn_jax.studies.sentiment.imdb on the shared loop: steps, non-finite updates, a tiny run end to end,
 resumption, a corrupt checkpoint, preemption by a real signal, bad inputs and their one-line errors."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pytest
 
 from rnn_jax.errors import CheckpointError
 from rnn_jax.models.classifiers import build_model
-from rnn_jax.studies import imdb as imdb_study
-from rnn_jax.studies.imdb import (
+from rnn_jax.studies.sentiment import imdb as imdb_study
+from rnn_jax.studies.sentiment.imdb import (
     Batch,
     TrainConfig,
     create_train_state,
@@ -329,7 +329,7 @@ def test_smoke_run_on_the_real_imdb(real_tfds_dir, tmp_path):
 
 
 def test_table_script_runs_seeds_and_tabulates(tiny_dir, tmp_path):
-    from rnn_jax.studies import imdb_table
+    from rnn_jax.studies.sentiment import imdb_table
 
     flags = [*tiny_flags(), "--data_dir", str(tiny_dir), "--runs", str(tmp_path / "runs")]
     table = imdb_table.main(["--models", "logreg", "--seeds", "0,1", "--out", str(tmp_path / "a"), *flags])

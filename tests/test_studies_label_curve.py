@@ -1,4 +1,4 @@
-"""Tests of rnn_jax.studies.label_curve: imdb-table folders -> accuracy against labelled reviews."""
+"""Tests of rnn_jax.studies.sentiment.label_curve: imdb-table folders -> accuracy against labelled reviews."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import statistics
 import pytest
 
 from rnn_jax.errors import ConfigError, RunNotFoundError
-from rnn_jax.studies import label_curve
+from rnn_jax.studies.sentiment import label_curve
 from rnn_jax.training import runs
 from tests.imdb_fixture import tiny_flags, write_tiny_imdb
 
@@ -84,7 +84,7 @@ def test_bad_tables(tables, tmp_path):
 
 
 def test_reads_what_imdb_table_writes(tmp_path):
-    from rnn_jax.studies import imdb_table
+    from rnn_jax.studies.sentiment import imdb_table
 
     data = write_tiny_imdb(tmp_path / "tfds")
     flags = [*tiny_flags(), "--data_dir", str(data), "--models", "logreg", "--seeds", "0"]

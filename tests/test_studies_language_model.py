@@ -1,4 +1,4 @@
-"""Tests of rnn_jax.studies.language_model: the stateful-BPTT task on the shared loop, exact resume,
+"""Tests of rnn_jax.studies.next_word.language_model: the stateful-BPTT task on the shared loop, exact resume,
 windows against one long unroll, count baselines, prompts, sampling and bad inputs."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from rnn_jax.data import lm_corpus
 from rnn_jax.errors import ConfigError
 from rnn_jax.models.language_model import init_params, token_losses
-from rnn_jax.studies import language_model as lm
+from rnn_jax.studies.next_word import language_model as lm
 from rnn_jax.training import loop, runs
 from tests.lm_fixture import write_tiny_lm_imdb
 

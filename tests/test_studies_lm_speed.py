@@ -1,4 +1,4 @@
-"""Tests of rnn_jax.studies.lm_speed: the side-by-side language-model speed benchmark runs and reports."""
+"""Tests of rnn_jax.studies.next_word.lm_speed: the side-by-side language-model speed benchmark runs and reports."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import pytest
 
 from rnn_jax.errors import ConfigError
-from rnn_jax.studies import lm_speed
+from rnn_jax.studies.next_word import lm_speed
 from tests.lm_fixture import write_tiny_lm_imdb
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None

@@ -1,4 +1,4 @@
-"""Tests of rnn_jax.studies.lm_table: finished language-model runs -> one table, copied files, plots."""
+"""Tests of rnn_jax.studies.next_word.lm_table: finished language-model runs -> one table, copied files, plots."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 from rnn_jax.errors import ConfigError, RunNotFoundError
-from rnn_jax.studies import language_model as lm
-from rnn_jax.studies import lm_table
+from rnn_jax.studies.next_word import language_model as lm
+from rnn_jax.studies.next_word import lm_table
 from rnn_jax.training import runs
 from tests.lm_fixture import write_tiny_lm_imdb
 

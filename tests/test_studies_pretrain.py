@@ -1,4 +1,4 @@
-"""Tests of the IMDB classifiers' pretrained start from a language-model run (rnn_jax.studies.imdb,
+"""Tests of the IMDB classifiers' pretrained start from a language-model run (rnn_jax.studies.sentiment.imdb,
 `pretrained_lm`): the arrays taken at step 0, the frozen embedding, the learning-rate scale, exact
 resumption, every mismatch's one clear error, and that the language model never reads a review of
 the `test` split the classifier is tested on."""
@@ -18,9 +18,15 @@ from rnn_jax.data import lm_corpus
 from rnn_jax.data.imdb import load_imdb
 from rnn_jax.errors import ConfigError, RunNotFoundError
 from rnn_jax.models.classifiers import build_model
-from rnn_jax.studies import imdb as imdb_study
-from rnn_jax.studies import language_model as lm
-from rnn_jax.studies.imdb import TrainConfig, load_pretrained, make_optimizer, make_task, train_and_evaluate
+from rnn_jax.studies.next_word import language_model as lm
+from rnn_jax.studies.sentiment import imdb as imdb_study
+from rnn_jax.studies.sentiment.imdb import (
+    TrainConfig,
+    load_pretrained,
+    make_optimizer,
+    make_task,
+    train_and_evaluate,
+)
 from rnn_jax.training import checkpoints, loop, runs
 from tests.imdb_fixture import TINY_CONFIG, tiny_flags
 from tests.lm_fixture import write_tiny_lm_imdb

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnn_jax.studies.imdb import TrainConfig, train_and_evaluate
+from rnn_jax.studies.sentiment.imdb import TrainConfig, train_and_evaluate
 from rnn_jax.training import runs
 from tests.imdb_fixture import write_tiny_imdb
 

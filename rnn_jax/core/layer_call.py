@@ -4,17 +4,20 @@
     carry, outputs = layer_call(step_fn, params, inputs, initial_carry=..., seq_lengths=...,
                                 reverse=..., keep_order=..., padding=..., resets=..., ...)
 
-Pure JAX (no Flax): the layers in `rnn_jax.nnx` and `rnn_jax.linen` hold the parameters and call
-this. The conventions follow flax's `RNN` so the layers are drop-in replacements:
+Pure JAX (no Flax): the layers of `rnn_jax.nnx` and `rnn_jax.linen` hold the parameters and call
+this. The conventions follow flax's `RNN`, so the layers are drop-in replacements:
 
 - `inputs` [B, T, F] (batch-major; `time_major=True`: [T, B, F]); outputs [B, T, H].
-- `seq_lengths` [B]: real steps per sequence (right padding unless `padding="left"`). The carry
-  returned is the state after the last real step, as flax's. Outputs at real steps are flax's;
-  at padded steps they are ZERO here, where flax returns whatever the cell computed on the padding.
+- `seq_lengths` [B]: real steps per sequence (right padding, as flax's, unless `padding="left"`).
+  The carry returned is the state after the last real step, as flax's. Outputs at real steps are
+  flax's; at padded steps they are ZERO here, where flax returns whatever its cell computed on the
+  padding (and, without `return_carry`, its carry runs on over the padding too).
 - `reverse=True` reads each sequence from its last real step to its first. Outputs come in the
-  order they were computed (flax's `flip_sequences` order: the reversed real steps first, padding
-  last) unless `keep_order=True`, which aligns output t with input t.
-- The LSTM's carry is flax's `(c, h)` tuple (the core's state is `LSTMState(h, c)`).
+  order they were computed (flax's `flip_sequences` order: the reversed real steps first, the
+  padding last) unless `keep_order=True`, which aligns output t with input t.
+- The LSTM's carry is flax's `(c, h)` tuple, memory first; the core's state is `LSTMState(h, c)`,
+  output first. `to_core_state` and `to_flax_carry` translate; an `LSTMState` given as the initial
+  carry is taken as it is.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax.core import cells
-from rnn_jax.core._validation import check_choice
+from rnn_jax.core._validation import check_choice, is_concrete
 from rnn_jax.core.unroll import PADDINGS, StepFn, unroll
 
 
@@ -34,27 +37,42 @@ def _is_lstm(step_fn: StepFn) -> bool:
 
 
 def to_core_state(step_fn: StepFn, carry: Any) -> Any:
-    """flax's carry -> the core's state: `(c, h)` -> `LSTMState(h, c)` for the LSTM, else as is."""
-    if carry is None or not _is_lstm(step_fn):
+    """flax's carry -> the core's state: `(c, h)` -> `LSTMState(h, c)` for the LSTM, else as is.
+
+    Raises:
+      TypeError: an LSTM carry that is not a pair `(c, h)`.
+    """
+    if carry is None or not _is_lstm(step_fn) or isinstance(carry, cells.LSTMState):
         return carry
-    if isinstance(carry, cells.LSTMState):
-        return carry
+    if not isinstance(carry, tuple | list) or len(carry) != 2:
+        raise TypeError(
+            f"the LSTM's initial_carry must be the pair (c, h), each [B, H], as nnx.LSTMCell's; "
+            f"got {type(carry).__name__}"
+        )
     c, h = carry
     return cells.LSTMState(h, c)
 
 
-def to_flax_carry(step_fn: StepFn, state: Any) -> Any:
-    """The core's state -> flax's carry: `LSTMState(h, c)` -> `(c, h)` for the LSTM, else as is."""
+def to_flax_carry(state: Any) -> Any:
+    """The core's state -> flax's carry: `LSTMState(h, c)` -> `(c, h)`, any other state as is."""
     if isinstance(state, cells.LSTMState):
         return (state.c, state.h)
     return state
 
 
 def flip_real_steps(xs: jax.Array, seq_lengths: jax.Array | None, padding: str = "right") -> jax.Array:
-    """Reverses each sequence's real steps in place, padding untouched: [B, T, ...] -> [B, T, ...].
+    """Reverses each sequence's real steps in place, the padding untouched: [B, T, ...] -> [B, T, ...].
 
-    Right padding, as flax's `flip_sequences`: `[1 2 3 0 0] -> [3 2 1 0 0]`; left padding:
-    `[0 0 1 2 3] -> [0 0 3 2 1]`. Applying it twice is the identity.
+    Right padding, as flax's `flip_sequences` at the real steps: `[1 2 3 0 0] -> [3 2 1 0 0]`; left
+    padding: `[0 0 1 2 3] -> [0 0 3 2 1]`. Applying it twice is the identity.
+
+    Args:
+      xs: [B, T, ...].
+      seq_lengths: [B] ints, real steps per row; None: every step is real (a plain flip).
+      padding: "right" or "left", where the padding sits.
+
+    Returns:
+      [B, T, ...], row b's real steps in reverse order.
     """
     seq_len = xs.shape[1]
     if seq_lengths is None:
@@ -64,26 +82,50 @@ def flip_real_steps(xs: jax.Array, seq_lengths: jax.Array | None, padding: str =
     start = jnp.zeros_like(lengths) if padding == "right" else seq_len - lengths
     end = start + lengths
     source = jnp.where((t >= start) & (t < end), start + end - 1 - t, t)  # [B, T]
-    index = source.reshape(source.shape + (1,) * (xs.ndim - 2))
+    index = source.reshape(source.shape + (1,) * (xs.ndim - 2))  # [B, T, 1, ...]
     return jnp.take_along_axis(xs, index, axis=1)
 
 
 def check_inputs(inputs: Any, in_features: int, seq_lengths: Any) -> None:
-    """A clear error for inputs that are not [B, T, in_features] floats or bad seq_lengths."""
-    inputs = jnp.asarray(inputs)
-    if inputs.ndim != 3:
+    """A clear error for inputs that are not [B, T, in_features] floats, or bad `seq_lengths`.
+
+    Args:
+      inputs: what the layer was called with, batch-major.
+      in_features: F, the layer's input size.
+      seq_lengths: None, or what should be [B] ints in [0, T].
+
+    Raises:
+      ValueError: inputs of another rank or feature size; `seq_lengths` of another shape or outside [0, T].
+      TypeError: inputs that are not floats, `seq_lengths` that are not ints.
+    """
+    shape = tuple(jnp.shape(inputs))
+    if len(shape) != 3:
         raise ValueError(
-            f"inputs must have shape [batch, time, features] (3 dimensions), got shape {tuple(inputs.shape)}"
+            f"inputs must have shape [batch, time, features] (3 dimensions), got shape {shape}"
         )
-    if not jnp.issubdtype(inputs.dtype, jnp.floating):
-        raise TypeError(f"inputs must be a floating array, got dtype {inputs.dtype}")
-    if inputs.shape[-1] != in_features:
+    if not jnp.issubdtype(jnp.result_type(inputs), jnp.floating):
+        raise TypeError(f"inputs must be a floating array, got dtype {jnp.result_type(inputs)}")
+    if shape[-1] != in_features:
         raise ValueError(
             f"inputs must have {in_features} features (the layer's in_features) in their last axis, "
-            f"got shape {tuple(inputs.shape)}"
+            f"got shape {shape}"
         )
-    if seq_lengths is not None and not jnp.issubdtype(jnp.asarray(seq_lengths).dtype, jnp.integer):
-        raise TypeError(f"seq_lengths must be an integer array, got dtype {jnp.asarray(seq_lengths).dtype}")
+    if seq_lengths is None:
+        return
+    if not jnp.issubdtype(jnp.result_type(seq_lengths), jnp.integer):
+        raise TypeError(f"seq_lengths must be an integer array, got dtype {jnp.result_type(seq_lengths)}")
+    if tuple(jnp.shape(seq_lengths)) != shape[:1]:
+        raise ValueError(
+            f"seq_lengths must have shape [{shape[0]}] (one length per sequence of inputs {shape}), "
+            f"got shape {tuple(jnp.shape(seq_lengths))}"
+        )
+    if is_concrete(seq_lengths) and shape[0]:
+        low, high = int(jnp.min(seq_lengths)), int(jnp.max(seq_lengths))
+        if low < 0 or high > shape[1]:
+            raise ValueError(
+                f"seq_lengths must lie in [0, {shape[1]}] (the inputs' time steps), "
+                f"got values from {low} to {high}"
+            )
 
 
 def layer_call(
@@ -100,30 +142,47 @@ def layer_call(
     resets: jax.Array | None = None,
     strategy: str = "auto",
     unroll_factor: int | None = None,
-) -> tuple[Any, jax.Array]:
-    """Runs `step_fn` over `inputs` as flax's `RNN` would call its cell; returns `(carry, outputs)`.
+    return_outputs: bool = True,
+    dtype: Any = None,
+) -> tuple[Any, jax.Array | None]:
+    """Runs `step_fn` over `inputs` as flax's `RNN` runs its cell; returns `(carry, outputs)`.
+
+        state = to_core_state(initial_carry)           # zeros when None
+        for t in real steps (last to first when reverse):
+            state = step_fn(params, state, inputs[:, t])
+            outputs[:, t] = h of state                 # zero at padded steps
+        return to_flax_carry(state), outputs           # outputs flipped when reverse and not keep_order
 
     Args:
       step_fn: a core step (`simple_rnn_step` or a partial of it, `lstm_step`, `gru_step`).
       params: its parameters (`{"A": [g*H, H + F], "b": [g*H], ...}`).
       inputs: [B, T, F] ([T, B, F] with `time_major=True`).
-      initial_carry: flax's carry ([B, H]; `(c, h)` for the LSTM); zeros when None.
+      initial_carry: flax's carry, [B, H] (`(c, h)` for the LSTM); zeros when None.
       seq_lengths: [B] ints, real steps per sequence; None: every step is real.
       reverse: read each sequence from its last real step to its first.
       keep_order: with `reverse`, align outputs with inputs (else they come in reversed order).
       time_major: inputs and outputs are [T, B, ...].
       padding: "right" (flax's) or "left" (Keras' `pad_sequences` default).
-      resets: [B, T] bools: the state is zeroed before each flagged step (`rnn_jax.unroll`).
+      resets: [B, T] bools ([T, B] with `time_major`): the state is zeroed before each flagged step.
       strategy: `rnn_jax.unroll`'s strategy ("auto", "step", "hoisted", "custom_vjp", ...).
       unroll_factor: `lax.scan`'s unroll; None: the backend's measured default.
+      return_outputs: False for many-to-one: `outputs` is None and no [B, T, H] buffer is kept
+        (`rnn_jax.unroll`'s `return_all_states=False`).
+      dtype: the computation's dtype: params, inputs and the initial carry are cast to it first;
+        None: JAX's type promotion decides, as flax's `promote_dtype`.
 
     Returns:
-      `(carry, outputs)`: flax's carry after the last real step, outputs [B, T, H] (zero at padded steps).
+      `(carry, outputs)`: flax's carry after the last real step; outputs [B, T, H] (zero at padded
+      steps; [T, B, H] with `time_major`), or None when `return_outputs=False`.
     """
     check_choice("padding", padding, PADDINGS)
+    if dtype is not None:
+        params, inputs, initial_carry = jax.tree_util.tree_map(
+            lambda a: jnp.asarray(a, dtype), (params, inputs, initial_carry)
+        )
     if time_major:
         inputs = jnp.swapaxes(inputs, 0, 1)  # [T, B, F] -> [B, T, F]
-        resets = None if resets is None else jnp.swapaxes(resets, 0, 1)
+        resets = None if resets is None else jnp.swapaxes(resets, 0, 1)  # [T, B] -> [B, T]
     state, outputs = unroll(
         step_fn,
         params,
@@ -132,13 +191,15 @@ def layer_call(
         lengths=seq_lengths,
         padding=padding,
         reverse=reverse,
+        return_all_states=return_outputs,
         unroll=unroll_factor,
         strategy=strategy,
         resets=resets,
     )
-    outputs = cells.state_output(outputs)  # [B, T, H], aligned with the inputs
-    if reverse and not keep_order:
-        outputs = flip_real_steps(outputs, seq_lengths, padding)
-    if time_major:
-        outputs = jnp.swapaxes(outputs, 0, 1)  # [B, T, H] -> [T, B, H]
-    return to_flax_carry(step_fn, state), outputs
+    if outputs is not None:
+        outputs = cells.state_output(outputs)  # [B, T, H], aligned with the inputs
+        if reverse and not keep_order:
+            outputs = flip_real_steps(outputs, seq_lengths, padding)
+        if time_major:
+            outputs = jnp.swapaxes(outputs, 0, 1)  # [B, T, H] -> [T, B, H]
+    return to_flax_carry(state), outputs

@@ -15,7 +15,7 @@ classifier predicts a from its last state h_T alone, so it must carry a through 
 
 Batches are fresh random samples (there is no fixed data set to overfit) and `gap` may be a traced
 int, so one compilation serves a whole sweep over gaps at a fixed `seq_len`. The classifier that
-reads them and its training live with the sweep, in `rnn_jax.studies.long_memory`.
+reads them and its training live with the sweep, in `rnn_jax.studies.lecture.long_memory`.
 """
 
 from __future__ import annotations

@@ -144,7 +144,7 @@ def build_model(config: Any) -> nn.Module:
 
     Args:
       config: any object with `model`, `vocab_size`, `seq_len`, `embedding_size`, `hidden_size`,
-        `num_layers`, `padding` and `embedding_dropout` (e.g. `rnn_jax.studies.imdb.TrainConfig`).
+        `num_layers`, `padding` and `embedding_dropout` (e.g. `rnn_jax.studies.sentiment.imdb.TrainConfig`).
 
     Returns:
       A module called as `model.apply(variables, ids [B, T], lengths [B], train=...) -> logits [B]`.

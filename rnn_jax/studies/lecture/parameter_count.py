@@ -46,7 +46,7 @@ def _imdb_model_counts(config: ParameterCountConfig) -> dict:
     """Per-part parameter counts of the Flax IMDB classifiers (shapes only: nothing is computed)."""
     from rnn_jax.data.tokenizer import NUM_SPECIAL_IDS
     from rnn_jax.models.classifiers import build_model, init_params
-    from rnn_jax.studies.imdb import TrainConfig
+    from rnn_jax.studies.sentiment.imdb import TrainConfig
 
     counts = {}
     for model_name in ("simple_rnn", "lstm", "gru"):

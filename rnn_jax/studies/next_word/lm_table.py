@@ -147,7 +147,7 @@ def run(config: LMTableConfig) -> dict[str, Any]:
     (out / "table.md").write_text(to_markdown(rows, config.command))
     contexts = {r["name"]: r["context"] for r in rows if r["context"]}
     if contexts:
-        from rnn_jax.studies.context_usage import plot_context_usage
+        from rnn_jax.studies.next_word.context_usage import plot_context_usage
 
         plot_context_usage(contexts, out / "context_usage.png")
     plot_cue_tests(rows, out / "cue_test.png")

@@ -146,7 +146,7 @@ def _imdb_curve(run_dir: str, cell: str, config: VanishingGradientsConfig, dtype
             f"no finished IMDB {cell} run at {path} (train one with `python "
             f"experiments/imdb_sentiment.py --model {cell} --workdir {path}`); skipped"
         )
-    from rnn_jax.studies.imdb import load_run
+    from rnn_jax.studies.sentiment.imdb import load_run
 
     train_config, params, vocab = load_run(path)
     if train_config.model != cell:

@@ -36,8 +36,8 @@ import jax
 import numpy as np
 
 from rnn_jax.errors import ConfigError
-from rnn_jax.studies import language_model as lm
 from rnn_jax.studies.command import run_experiment
+from rnn_jax.studies.next_word import language_model as lm
 from rnn_jax.training import loop, runs
 
 PEERS = ("rnn_jax", "torch")

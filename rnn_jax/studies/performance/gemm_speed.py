@@ -34,7 +34,7 @@ from rnn_jax.errors import ConfigError
 from rnn_jax.studies.command import run_experiment
 from rnn_jax.training import runs
 
-SHAPES = {  # (B, T, F, H), as in rnn_jax.studies.benchmark
+SHAPES = {  # (B, T, F, H), as in rnn_jax.studies.performance.benchmark
     "lecture": (32, 500, 32, 32),
     "medium": (64, 200, 128, 256),
     "large": (128, 100, 512, 1024),

@@ -9,7 +9,7 @@ Stages (each one a run folder under --workdir, written by the study module of th
 
     1. parameter_count      shape(h) x (shape(h) + shape(x)) beside the built models' counts
     2. why_tanh             0.9^100 vanishes, 1.2^100 explodes, float32 overflow, tanh stays in (-1, 1)
-    3. imdb_simple_rnn      the Simple RNN on IMDB with the lecture's settings (rnn_jax.studies.imdb)
+    3. imdb_simple_rnn      the Simple RNN on IMDB with the lecture's settings (studies.sentiment.imdb)
     4. vanishing_gradients  ||dh_100/dx_1|| beside ||dh_2/dx_1||: random Simple RNNs, LSTM, GRU and
                             the Simple RNN just trained on IMDB
     5. long_memory          "clouds are in the ___" vs "I grew up in China ... I speak fluent ___"
@@ -17,7 +17,7 @@ Stages (each one a run folder under --workdir, written by the study module of th
                             published figures
     7. next_word            the lecture's "clouds are in the ___" made real: Simple RNN and LSTM
                             language models of the reviews' text beside a Kneser-Ney trigram
-                            (rnn_jax.studies.language_model), their top-5 next words, effective
+                            (rnn_jax.studies.next_word.language_model), their top-5 next words, effective
                             context and the long-range cue test
 
 and writes `report.md` (the numbers, the PNG figures and the command that produced it),
@@ -43,9 +43,10 @@ from pathlib import Path
 import jax
 
 from rnn_jax.errors import ConfigError
-from rnn_jax.studies import language_model, long_memory, parameter_count, vanishing_gradients, why_tanh
 from rnn_jax.studies.command import parse_config
-from rnn_jax.studies.imdb import TrainConfig, train_and_evaluate
+from rnn_jax.studies.lecture import long_memory, parameter_count, vanishing_gradients, why_tanh
+from rnn_jax.studies.next_word import language_model
+from rnn_jax.studies.sentiment.imdb import TrainConfig, train_and_evaluate
 from rnn_jax.training import runs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -269,7 +270,7 @@ def _long_memory_stage(job: _Job, results: dict) -> dict:
     return long_memory.run(config, progress=job.progress)
 
 
-# Next-word prediction: smaller than the README's table (rnn_jax.studies.language_model) to fit the job.
+# Next-word prediction: smaller than the README's table (studies.next_word.language_model) to fit the job.
 NEXT_WORD = {
     "full": {
         "max_train_reviews": 20_000,

@@ -6,11 +6,11 @@
 
 Each device count runs in its own Python process, because simulated CPU devices
 (`XLA_FLAGS=--xla_force_host_platform_device_count=N`) must be requested before JAX starts. Every
-process times the same jitted step (`rnn_jax.studies.imdb.train_step`, the batch split over a `data` mesh
-axis, parameters replicated; see `rnn_jax.training.distributed`) on the same synthetic batches of token ids,
-so the per-step losses must agree across device counts; the largest difference from the first count
-is reported. Simulated devices share the machine's CPU cores: the table shows correctness and
-the overhead of splitting, not a speed-up.
+process times the same jitted step (`rnn_jax.studies.sentiment.imdb.train_step`, the batch split over a
+`data` mesh axis, parameters replicated; see `rnn_jax.training.distributed`) on the same synthetic
+batches of token ids, so the per-step losses must agree across device counts; the largest difference
+from the first count is reported. Simulated devices share the machine's CPU cores: the table shows
+correctness and the overhead of splitting, not a speed-up.
 
 Writes `config.json`, `metrics.jsonl` (one record per device count), `results.json` and
 `table.md` into `--workdir` (default results/distributed/throughput).
@@ -29,7 +29,9 @@ from rnn_jax.studies.command import parse_config
 from rnn_jax.training import runs
 
 # The child process that measures one device count: a fresh interpreter running this module's main.
-CHILD_CODE = "import sys; from rnn_jax.studies.distributed_throughput import main; main(sys.argv[1:])"
+CHILD_CODE = (
+    "import sys; from rnn_jax.studies.performance.distributed_throughput import main; main(sys.argv[1:])"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +68,13 @@ def _jitted_step(config: ThroughputConfig, mesh):
     """(the first train state, the dropout key, the jitted data-parallel step) for `config`'s model."""
     import jax
 
-    from rnn_jax.studies.imdb import TrainConfig, build_model, create_train_state, make_optimizer, train_step
+    from rnn_jax.studies.sentiment.imdb import (
+        TrainConfig,
+        build_model,
+        create_train_state,
+        make_optimizer,
+        train_step,
+    )
     from rnn_jax.training import distributed
 
     train_config = TrainConfig(
@@ -94,7 +102,7 @@ def _synthetic_batches(config: ThroughputConfig, mesh) -> list:
     """warmup_steps + steps seeded batches of post-padded token ids, sharded over the mesh."""
     import numpy as np
 
-    from rnn_jax.studies.imdb import Batch
+    from rnn_jax.studies.sentiment.imdb import Batch
     from rnn_jax.training import distributed
 
     rng = np.random.default_rng(config.seed)

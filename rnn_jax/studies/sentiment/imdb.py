@@ -11,7 +11,7 @@ with exact resume, preemption and the run folder. This module supplies what is I
 `TrainConfig`, the data, the binary cross-entropy and accuracy (`classification_loss`,
 `classification_sums`), the minibatch order (`epoch_order`) and the results' extra entries.
 
-A pretrained start (`pretrained_lm`, a finished RNN run of `rnn_jax.studies.language_model` with the
+A pretrained start (`pretrained_lm`, a finished RNN run of `rnn_jax.studies.next_word.language_model` with the
 same sizes): the classifier encodes the reviews with that run's vocabulary (the LM's end-of-review id 0
 is the padding id here, its OOV id 1 and words 2 .. N+1 are the classifier's layout) and overwrites
 `params["embedding"]` (and, `pretrained_parts="embedding+rnn"`, `params["rnn"]`, the same one-layer
@@ -157,7 +157,7 @@ class TrainConfig:
     distributed_timeout: int = _field(
         120, "seconds to wait for the coordinator and the other processes before failing with a message"
     )
-    # A pretrained start from a language-model run (rnn_jax.studies.language_model) of the same sizes.
+    # A pretrained start from a language-model run (studies.next_word.language_model) of the same sizes.
     pretrained_lm: str | None = _field(
         None,
         "a finished RNN language-model run folder: the classifier encodes reviews with its vocabulary "
@@ -291,7 +291,7 @@ def load_pretrained(config: TrainConfig) -> Pretrained | None:
     """
     if config.pretrained_lm is None:
         return None
-    from rnn_jax.studies import language_model as lm
+    from rnn_jax.studies.next_word import language_model as lm
 
     workdir = Path(config.pretrained_lm)
     path = workdir / runs.CONFIG_FILE

@@ -409,7 +409,7 @@ def cue_test(model, params, vocab: Vocabulary, filler: np.ndarray, gaps=None) ->
     (china -> chinese) as `probability_by_gap`, and over all pairs the accuracy (own language the
     most probable of the six; chance 1/6) and the lift in nats (`context_usage.cue_scores`).
     """
-    from rnn_jax.studies.context_usage import cue_probabilities, cue_scores
+    from rnn_jax.studies.next_word.context_usage import cue_probabilities, cue_scores
 
     gaps = gaps or CUE_GAPS
     try:
@@ -441,7 +441,7 @@ def cue_test(model, params, vocab: Vocabulary, filler: np.ndarray, gaps=None) ->
 def _context_usage(
     config: LMConfig, model, params, corpus: lm_corpus.LMCorpus, workdir: Path
 ) -> dict[str, Any]:
-    from rnn_jax.studies.context_usage import measure, plot_context_usage
+    from rnn_jax.studies.next_word.context_usage import measure, plot_context_usage
 
     context = measure(
         model,

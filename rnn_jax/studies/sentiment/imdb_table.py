@@ -20,7 +20,7 @@ from pathlib import Path
 from rnn_jax.errors import ConfigError
 from rnn_jax.models.classifiers import MODELS
 from rnn_jax.studies.command import parse_flags
-from rnn_jax.studies.imdb import TrainConfig, train_and_evaluate
+from rnn_jax.studies.sentiment.imdb import TrainConfig, train_and_evaluate
 from rnn_jax.training import checkpoints, runs
 
 
