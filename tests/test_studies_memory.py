@@ -124,6 +124,9 @@ def test_the_sweep_writes_results_in_the_published_shape_and_resumes(tmp_path, c
     assert "1 runs trained" in out["notes"][0] and "2 found done" in out["notes"][0]
     assert set(out["adding"]) == {"baseline", "simple_rnn", "lstm", "irnn"}
     assert "| 5 |" in capsys.readouterr().out
+    # --report_only trains nothing and rewrites the files, the gradient table included.
+    sweep.main(["--task", "copy", "--smoke", "--report_only", "--max_steps", "999", "--workdir", workdir])
+    assert "d h_T / d x_1 trained" in (tmp_path / "memory" / "table.md").read_text()
     # Other settings in the same folder are refused: the records would not be comparable.
     with pytest.raises(ResumeError, match="max_steps"):
         sweep.main(["--task", "adding", "--smoke", "--max_steps", "30", "--workdir", workdir])

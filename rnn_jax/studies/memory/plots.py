@@ -40,15 +40,15 @@ def plot_learning_curves(workdir: str | Path, task: str) -> Path | None:
             history = json.loads(curve_path.read_text())
             steps = [h["step"] for h in history]
             values = [h["validation"] for h in history]
-            mark = "solved" if record["solved"] else "not solved"
-            ax.plot(steps, values, color=_COLORS[cell], label=f"{train.CELL_LABELS[cell]} ({mark})")
+            style = "-" if record["solved"] else "--"  # dashed: not solved on the test sequences
+            ax.plot(steps, values, style, color=_COLORS[cell], label=train.CELL_LABELS[cell])
         baseline = train.baseline(task, seq_len)
         ax.axhline(baseline, color="gray", linestyle="--", linewidth=1, label="memoryless baseline")
         threshold = next(r["threshold"] for (c, t), r in records.items() if t == seq_len)
         ax.axhline(threshold, color="black", linestyle=":", linewidth=1, label="solved below")
         ax.set_yscale("log")
         ax.set_ylim(top=max(3 * baseline, 1e-4))
-        ax.set_title(f"{task}, T = {seq_len}")
+        ax.set_title(f"{task}, T = {seq_len} (dashed: not solved)")
         ax.set_xlabel("training step")
         ax.set_ylabel("validation MSE" if task == "adding" else "validation cross-entropy")
     for ax in list(axes.flat)[len(lengths) :]:
@@ -85,6 +85,7 @@ def plot_largest_solved(workdir: str | Path) -> Path | None:
             )
         ax.set_xticks(range(len(cells)), [train.CELL_LABELS[c].split(" (")[0] for c in cells])
         ax.set_ylabel("largest T solved")
+        ax.set_ylim(0, 1.15 * max([*values, 10]))
         ax.set_title(f"{task}: " + ("test MSE <= 0.01" if task == "adding" else "CE <= 10 % of baseline"))
     fig.tight_layout()
     out = Path(workdir) / "largest_solved.png"

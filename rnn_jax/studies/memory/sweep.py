@@ -128,6 +128,9 @@ class MemoryConfig:
     copy_fraction: float = _field(0.1, "copy is solved at cross-entropy <= this fraction of the baseline")
     num_gradient_sequences: int = _field(8, "test sequences for the median |d h_T / d x_1|")
     save_every_seconds: float = _field(60.0, "how often a running (cell, T) saves its state")
+    report_only: bool = _field(
+        False, "train nothing: rewrite results.json, table.md and the plots from the records"
+    )
     seed: int = _field(0, "base seed: (cell, T) trains from fold_in(seed, T)")
 
 
@@ -413,9 +416,10 @@ def run(config: MemoryConfig, *, progress: bool = True) -> dict:
     from rnn_jax.studies.memory import plots
 
     cells, lengths = validate(config)
-    _check_or_save_config(config)
+    if not config.report_only:
+        _check_or_save_config(config)
     done = _done(config)
-    jobs = [(cell, t) for cell in cells for t in lengths if (cell, t) not in done]
+    jobs = [] if config.report_only else [(c, t) for c in cells for t in lengths if (c, t) not in done]
     bar = tqdm(jobs, desc=f"memory {config.task}", unit="run", disable=not progress)
     start = time.perf_counter()
     for cell, seq_len in bar:
@@ -429,10 +433,54 @@ def run(config: MemoryConfig, *, progress: bool = True) -> dict:
         f"learning curves: {_task_dir(config) / 'learning_curves.png'}",
     ]
     runs.save_results(config.workdir, {k: v for k, v in results.items() if k != "notes"})
-    (Path(config.workdir) / "table.md").write_text("\n".join(summary_lines(results)) + "\n")
-    plots.plot_learning_curves(config.workdir, config.task)
+    table = summary_lines(results) + gradient_lines(config.workdir)
+    (Path(config.workdir) / "table.md").write_text("\n".join(table) + "\n")
+    for task in train.TASKS:
+        plots.plot_learning_curves(config.workdir, task)
     plots.plot_largest_solved(config.workdir)
     return results
+
+
+def gradient_lines(workdir: str | Path) -> list[str]:
+    """Per task and cell, at the largest T it solved and at the largest T it ran: the exact median
+    ||d h_T / d x_1|| trained and at initialisation (for adding also ||d h_T / d v_{p1}||)."""
+    lines = []
+    for task in train.TASKS:
+        records = {(r["cell"], r["seq_len"]): r for r in runs.read_metrics(Path(workdir) / task)}
+        if not records:
+            continue
+        marked = task == "adding"
+        lines += [
+            f"{task}: exact ||d h_T / d x_1|| (median of 8 test sequences), trained / at initialisation"
+            + (", and ||d h_T / d v_p1|| through the first marked value" if marked else ""),
+            "",
+            "| cell | T | solved | d h_T / d x_1 trained | at init |"
+            + (" d h_T / d v_p1 trained | at init |" if marked else ""),
+            "| --- " * (7 if marked else 5) + "|",
+        ]
+        for cell in train.CELLS:
+            ran = sorted(t for c, t in records if c == cell)
+            solved = [t for t in ran if records[(cell, t)]["solved"]]
+            for t in sorted({*(solved[-1:]), *(ran[-1:])}):
+                r = records[(cell, t)]
+                g = r["gradient_norms"]
+                row = [
+                    train.CELL_LABELS[cell],
+                    str(t),
+                    "yes" if r["solved"] else "no",
+                    _sci(g["trained"]["first_input"]),
+                    _sci(g["init"]["first_input"]),
+                ]
+                if marked:
+                    row += [_sci(g["trained"]["first_marked_value"]), _sci(g["init"]["first_marked_value"])]
+                lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+    return lines
+
+
+def _sci(value) -> str:
+    value = float(value)
+    return "NaN" if value != value else ("0 (underflow)" if value == 0 else f"{value:.2e}")
 
 
 def summary_lines(results: dict) -> list[str]:
