@@ -18,8 +18,9 @@ TINY = train.TrainSettings(
 )
 
 
-@pytest.mark.parametrize("task", train.TASKS)
-@pytest.mark.parametrize("cell", train.CELLS)
+@pytest.mark.parametrize(
+    "task, cell", [("adding", "simple_rnn"), ("copy", "irnn"), ("adding", "lstm"), ("copy", "gru")]
+)
 def test_predict_matches_a_python_loop(task, cell):
     params = train.init_model(jax.random.key(0), task, cell, 5)
     batch = train.make_batch(jax.random.key(1), task, 3, 6)
@@ -119,10 +120,10 @@ def test_the_sweep_writes_results_in_the_published_shape_and_resumes(tmp_path, c
     record = json.loads((tmp_path / "memory" / "adding" / "metrics.jsonl").read_text().splitlines()[0])
     assert record["gradient_norms"]["init"]["first_input"] > 0
     capsys.readouterr()
-    # A rerun trains nothing new; another cell adds its rows.
-    out = sweep.main(["--task", "adding", "--smoke", "--cells", "simple_rnn,lstm,irnn", "--workdir", workdir])
-    assert "1 runs trained" in out["notes"][0] and "2 found done" in out["notes"][0]
-    assert set(out["adding"]) == {"baseline", "simple_rnn", "lstm", "irnn"}
+    # A rerun trains nothing it has recorded.
+    out = sweep.main(["--task", "adding", "--smoke", "--cells", "lstm", "--workdir", workdir])
+    assert "0 runs trained" in out["notes"][0] and "2 found done" in out["notes"][0]
+    assert set(out["adding"]) == {"baseline", "simple_rnn", "lstm"}
     assert "| 5 |" in capsys.readouterr().out
     # --report_only trains nothing and rewrites the files, the gradient table included.
     sweep.main(["--task", "copy", "--smoke", "--report_only", "--max_steps", "999", "--workdir", workdir])

@@ -187,10 +187,15 @@ def make_optimizer(settings: TrainSettings) -> optax.GradientTransformation:
     )
 
 
-@functools.lru_cache(maxsize=32)
 def compiled_functions(task: str, cell: str, seq_len: int, settings: TrainSettings):
     """The jitted `chunk(params, opt_state, key) -> (params, opt_state, mean loss)` and
-    `evaluate(params, key, num) -> metric` for one (task, cell, T, settings); cached."""
+    `evaluate(params, key, num) -> metric` for one (task, cell, T, settings); cached, and shared by
+    settings that differ only in the budget or the threshold (which the compiled code never reads)."""
+    return _compiled_functions(task, cell, seq_len, dataclasses.replace(settings, max_steps=1, threshold=0.0))
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled_functions(task: str, cell: str, seq_len: int, settings: TrainSettings):
     optimizer = make_optimizer(settings)
 
     def train_step(carry, key):
