@@ -55,6 +55,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "rnn_jax.studies.performance.gemm_speed",
         "the recurrent step's matrix product alone: XLA against NumPy and torch",
     ),
+    "layer-speed": (
+        "rnn_jax.studies.performance.layer_speed",
+        "the NNX and Linen layers against flax's nnx.RNN / nn.RNN(SimpleCell)",
+    ),
     "memory": (
         "rnn_jax.studies.memory.sweep",
         "adding problem and copy task: four cells up to T = 1,000 (resumable sweep)",

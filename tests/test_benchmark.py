@@ -6,7 +6,7 @@ import json
 import pytest
 
 from rnn_jax.errors import ConfigError
-from rnn_jax.studies.performance import benchmark, gemm_speed, unroll_parts
+from rnn_jax.studies.performance import benchmark, gemm_speed, layer_speed, unroll_parts
 
 
 def test_benchmark_smoke_writes_its_files(tmp_path):
@@ -54,3 +54,15 @@ def test_gemm_speed_smoke_times_every_library_it_has(tmp_path):
     assert results["machine"]["cpu"] and "| smoke (4, 12, 8, 16) |" in (tmp_path / "results.md").read_text()
     with pytest.raises(ConfigError, match=r"unknown shape names \['huge'\]"):
         gemm_speed.main(["--shapes", "huge", "--out", str(tmp_path / "bad")])
+
+
+def test_layer_speed_smoke_times_both_frameworks(tmp_path):
+    results = layer_speed.main(["--smoke", "--out", str(tmp_path)])
+    assert {(r["framework"], r["mode"]) for r in results["rows"]} == {
+        ("nnx", "fwd"),
+        ("nnx", "fwd+bwd"),
+        ("linen", "fwd"),
+        ("linen", "fwd+bwd"),
+    }
+    assert all(r["ours_ms"] > 0 and r["flax_ms"] > 0 for r in results["rows"])
+    assert "| smoke (4, 12, 8, 16) | nnx | fwd+bwd |" in (tmp_path / "results.md").read_text()

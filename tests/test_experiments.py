@@ -17,6 +17,7 @@ SCRIPTS = {
     "benchmark_unroll": "performance.benchmark",
     "unroll_parts": "performance.unroll_parts",
     "gemm_speed": "performance.gemm_speed",
+    "layer_speed": "performance.layer_speed",
     "long_memory": "lecture.long_memory",
     "vanishing_gradients": "lecture.vanishing_gradients",
     "why_tanh": "lecture.why_tanh",
