@@ -1,4 +1,5 @@
-"""rnn_jax.nnx: the NNX layers against flax's nnx.RNN cells (same weights), a Python loop, finite differences."""
+"""rnn_jax.nnx: the NNX layers against flax's nnx.RNN cells with the same weights, a Python loop over the
+core's steps, separate unrolls, finite differences, jit, and their errors."""
 
 import jax
 import jax.numpy as jnp
@@ -14,85 +15,186 @@ import rnn_jax.nnx as rn
 B, T, F, H = 3, 6, 4, 5
 XS = jax.random.normal(jax.random.key(2), (B, T, F))
 LENGTHS = jnp.array([6, 3, 1])
-REAL = (jnp.arange(T)[None, :] < LENGTHS[:, None])[..., None]  # [B, T, 1]
-CALLS = [
-    {},
-    {"seq_lengths": LENGTHS},
-    {"reverse": True},
-    {"seq_lengths": LENGTHS, "reverse": True},
-    {"seq_lengths": LENGTHS, "reverse": True, "keep_order": True},
+REAL = (jnp.arange(T)[None, :] < LENGTHS[:, None])[..., None]  # [B, T, 1]: right padding
+CALLS = {
+    "plain": {},
+    "padded": {"seq_lengths": LENGTHS},
+    "reversed": {"reverse": True},
+    "padded-reversed": {"seq_lengths": LENGTHS, "reverse": True},
+    "padded-reversed-keep_order": {"seq_lengths": LENGTHS, "reverse": True, "keep_order": True},
+}
+
+
+def _rows(k):
+    return slice(k * H, (k + 1) * H)
+
+
+# flax's parameters as slices of ours: (path in the cell, rows of A or b, which part): "h" is A_h^T,
+# "x" is A_x^T (flax's kernels are [in, out]), "b" the bias.
+SIMPLE_CELL = [(("dense_h", "kernel"), _rows(0), "h"), (("dense_i", "kernel"), _rows(0), "x")]
+SIMPLE_CELL += [(("dense_i", "bias"), _rows(0), "b")]
+LSTM_CELL = [
+    entry
+    for k, (x_name, h_name) in enumerate([("ii", "hi"), ("if_", "hf"), ("ig", "hg"), ("io", "ho")])
+    for entry in [
+        ((h_name, "kernel"), _rows(k), "h"),
+        ((h_name, "bias"), _rows(k), "b"),
+        ((x_name, "kernel"), _rows(k), "x"),
+    ]
 ]
+OPTIMIZED_LSTM_CELL = [(("dense_h", "kernel"), slice(None), "h"), (("dense_h", "bias"), slice(None), "b")]
+OPTIMIZED_LSTM_CELL += [(("dense_i", "kernel"), slice(None), "x")]
 
 
-def simple_pair():
-    ours = rn.SimpleRNN(F, H, rngs=nnx.Rngs(0))
-    cell = nnx.SimpleCell(F, H, rngs=nnx.Rngs(1))
-    cell.dense_h.kernel[...] = ours.A[...][:, :H].T  # A = [A_h | A_x] acts on [h; x]
-    cell.dense_i.kernel[...] = ours.A[...][:, H:].T
-    cell.dense_i.bias[...] = ours.b[...]
-    return ours, nnx.RNN(cell)
+def _flax_value(params, rows, part):
+    if part == "b":
+        return params["b"][rows]
+    block = params["A"][rows]
+    return (block[:, :H] if part == "h" else block[:, H:]).T
 
 
-def lstm_pair():
-    ours = rn.LSTM(F, H, rngs=nnx.Rngs(0))
-    cell = nnx.LSTMCell(F, H, rngs=nnx.Rngs(1))
-    A, b = ours.A[...], ours.b[...]
-    for g, (x_name, h_name) in enumerate([("ii", "hi"), ("if_", "hf"), ("ig", "hg"), ("io", "ho")]):
-        rows = slice(g * H, (g + 1) * H)
-        getattr(cell, h_name).kernel[...] = A[rows, :H].T
-        getattr(cell, h_name).bias[...] = b[rows]
-        getattr(cell, x_name).kernel[...] = A[rows, H:].T
-    return ours, nnx.RNN(cell)
+def _core_params(layout, get, num_gates):
+    """Ours, {"A": [g*H, H + F], "b": [g*H]}, assembled from flax's parameters `get(path)`."""
+    A, b = jnp.full((num_gates * H, H + F), jnp.nan), jnp.full((num_gates * H,), jnp.nan)
+    for path, rows, part in layout:
+        value = get(path)
+        if part == "b":
+            b = b.at[rows].set(value)
+        else:
+            A = A.at[rows, :H].set(value.T) if part == "h" else A.at[rows, H:].set(value.T)
+    return {"A": A, "b": b}
 
 
-def _masked(outputs, call):
-    return jnp.where(REAL, outputs, 0.0) if "seq_lengths" in call else outputs
+FLAX_CELLS = {  # flax's cell: how its parameters map onto ours, its number of gates
+    nnx.SimpleCell: (SIMPLE_CELL, 1),
+    nnx.LSTMCell: (LSTM_CELL, 4),
+    nnx.OptimizedLSTMCell: (OPTIMIZED_LSTM_CELL, 4),
+}
 
 
-@pytest.mark.parametrize("pair", [simple_pair, lstm_pair], ids=["simple", "lstm"])
-@pytest.mark.parametrize("call", CALLS, ids=lambda c: "-".join(c) or "plain")
-def test_same_outputs_and_carry_as_flax(pair, call):
-    ours, theirs = pair()
-    carry, outputs = ours(XS, return_carry=True, **call)
-    carry_ref, outputs_ref = theirs(XS, return_carry=True, **call)
-    np.testing.assert_allclose(_masked(outputs, call), _masked(outputs_ref, call), atol=1e-6)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), carry, carry_ref)
-    if "seq_lengths" in call:  # ours: zero at padded steps (flax's cell runs on)
-        assert float(jnp.abs(jnp.where(REAL, 0.0, outputs)).max()) == 0.0
+def ours_with_bias(layer_type, key=0):
+    """Our layer with a random bias (a misplaced bias shows where a zero one would not)."""
+    ours = layer_type(F, H, rngs=nnx.Rngs(key))
+    ours.b[...] = jax.random.normal(jax.random.key(5 + key), ours.b.shape)
+    return ours
 
 
-@pytest.mark.parametrize("call", CALLS[:4], ids=lambda c: "-".join(c) or "plain")
-def test_same_gradients_as_flax(call):
-    ours, theirs = simple_pair()
-
-    def loss(model, xs):  # a given carry: flax's RNN would otherwise draw one from its RNG stream
-        return jnp.sum(_masked(model(xs, initial_carry=jnp.zeros((B, H)), **call), call) ** 2)
-
-    grads = nnx.grad(loss)(ours, XS)
-    grads_ref = nnx.grad(loss)(theirs, XS)
-    A_ref = jnp.concatenate(
-        [grads_ref["cell"]["dense_h"]["kernel"][...].T, grads_ref["cell"]["dense_i"]["kernel"][...].T], 1
-    )
-    np.testing.assert_allclose(grads["A"][...], A_ref, atol=1e-5)
-    np.testing.assert_allclose(grads["b"][...], grads_ref["cell"]["dense_i"]["bias"][...], atol=1e-5)
-
-    input_grads = [nnx.grad(loss, argnums=1)(model, XS) for model in (ours, theirs)]
-    np.testing.assert_allclose(*input_grads, atol=1e-5)
+def flax_copy(ours, cell_type):
+    """flax's `nnx.RNN(cell_type(F, H))` with the weights of `ours`."""
+    layout, num_gates = FLAX_CELLS[cell_type]
+    cell = cell_type(F, H, rngs=nnx.Rngs(1))
+    for (module, param), rows, part in layout:
+        getattr(getattr(cell, module), param)[...] = _flax_value(ours.cell_params(), rows, part)
+    copied = _core_params(layout, lambda path: getattr(getattr(cell, path[0]), path[1])[...], num_gates)
+    jax.tree.map(np.testing.assert_array_equal, copied, ours.cell_params())  # every weight was copied
+    return nnx.RNN(cell)
 
 
-def test_gru_is_the_cores_gru_step_in_a_python_loop():
+def _run_every_call(model, carry0):
+    """For each call of CALLS: (carry, outputs at real steps), and d loss / d (params, inputs)."""
+    results = {}
+    for name, call in CALLS.items():
+
+        def loss(model, xs, call=call):
+            carry, outputs = model(xs, initial_carry=carry0, return_carry=True, **call)
+            outputs = jnp.where(REAL, outputs, 0.0) if "seq_lengths" in call else outputs  # flax: junk
+            value = jnp.sum(jnp.sin(3.0 * outputs)) + sum(jnp.sum(jnp.cos(c)) for c in jax.tree.leaves(carry))
+            return value, (carry, outputs)
+
+        (_, aux), grads = nnx.value_and_grad(loss, argnums=(0, 1), has_aux=True)(model, XS)
+        results[name] = aux, grads
+    return results
+
+
+@pytest.mark.parametrize(
+    "layer_type, cell_types",
+    [(rn.SimpleRNN, [nnx.SimpleCell]), (rn.LSTM, [nnx.LSTMCell, nnx.OptimizedLSTMCell])],
+    ids=["simple", "lstm"],
+)
+def test_same_outputs_carry_and_gradients_as_flax(layer_type, cell_types):
+    ours = ours_with_bias(layer_type)
+    h0 = jax.random.normal(jax.random.key(6), (B, H))
+    carry0 = h0 if layer_type is rn.SimpleRNN else (jnp.cos(h0), h0)  # the LSTM's carry: (c, h), as flax's
+    results = nnx.jit(_run_every_call)(ours, carry0)
+    for cell_type in cell_types:
+        layout, num_gates = FLAX_CELLS[cell_type]
+        results_ref = nnx.jit(_run_every_call)(flax_copy(ours, cell_type), carry0)
+        for name in CALLS:
+            (carry, outputs), (grads, input_grads) = results[name]
+            (carry_ref, outputs_ref), (grads_ref, input_grads_ref) = results_ref[name]
+            message = f"{cell_type.__name__}, {name}"
+            close = lambda a, b, message=message: np.testing.assert_allclose(a, b, atol=1e-5, err_msg=message)
+            close(outputs, outputs_ref)
+            jax.tree.map(close, carry, carry_ref)
+            close(input_grads, input_grads_ref)
+            cell_grads = grads_ref["cell"]
+            param_grads_ref = _core_params(
+                layout, lambda path, g=cell_grads: g[path[0]][path[1]][...], num_gates
+            )
+            jax.tree.map(close, {"A": grads["A"][...], "b": grads["b"][...]}, param_grads_ref)
+
+
+def test_outputs_at_padded_steps_are_zero_and_the_carry_starts_at_zeros():
+    layer = rn.LSTM(F, H, rngs=nnx.Rngs(0))
+    carry, outputs = layer(XS, seq_lengths=LENGTHS, return_carry=True)
+    assert float(jnp.abs(jnp.where(REAL, 0.0, outputs)).max()) == 0.0 and jnp.all(outputs[0] != 0)
+    np.testing.assert_array_equal(carry[1], outputs[jnp.arange(B), LENGTHS - 1])  # h at the last real step
+    zeros = layer.initialize_carry((B,))
+    assert jax.tree.map(jnp.shape, zeros) == ((B, H), (B, H)) and not any(jnp.any(z) for z in zeros)
+    np.testing.assert_array_equal(layer(XS, initial_carry=zeros, seq_lengths=LENGTHS), outputs)
+
+
+def _loop_reference(step_fn, params, xs, lengths, reverse):
+    """A Python loop per sequence over its real steps: (last states [B, H], outputs [B, T, H] aligned)."""
+    last, outputs = [], np.zeros((B, T, H), np.float32)
+    for b in range(B):
+        h = jnp.zeros(H)
+        steps = range(int(lengths[b]))
+        for t in reversed(steps) if reverse else steps:
+            h = step_fn(params, h, xs[b, t])
+            outputs[b, t] = h
+        last.append(h)
+    return jnp.stack(last), outputs
+
+
+@pytest.mark.parametrize("reverse, keep_order", [(False, False), (True, True), (True, False)])
+def test_gru_is_the_cores_gru_step_in_a_python_loop(reverse, keep_order):
     layer = rn.GRU(F, H, rngs=nnx.Rngs(0))
-    h = jnp.zeros((B, H))
-    expected = []
-    for t in range(T):
-        h = rnn_jax.gru_step(layer.cell_params(), h, XS[:, t])
-        expected.append(h)
-    np.testing.assert_allclose(layer(XS), jnp.stack(expected, 1), rtol=1e-5, atol=1e-6)
+    carry, outputs = layer(XS, seq_lengths=LENGTHS, reverse=reverse, keep_order=keep_order, return_carry=True)
+    last, expected = _loop_reference(rnn_jax.gru_step, layer.cell_params(), XS, LENGTHS, reverse)
+    if reverse and not keep_order:  # in the order computed: row b's real steps flipped, padding last
+        expected = np.stack(
+            [np.concatenate([e[:n][::-1], e[n:]]) for e, n in zip(expected, LENGTHS, strict=True)]
+        )
+    np.testing.assert_allclose(carry, last, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(outputs, expected, rtol=1e-5, atol=1e-6)
 
 
-def test_left_padding_matches_right_padding_of_the_same_sequences():
-    right = rn.SimpleRNN(F, H, rngs=nnx.Rngs(0))
-    left = rn.SimpleRNN(F, H, padding="left", rngs=nnx.Rngs(0))
+def _gru_pair(reset_bias):
+    """Our GRU and flax's GRUCell with the same weights: z negated (flax's z weighs the old state)."""
+    ours = rn.GRU(F, H, rngs=nnx.Rngs(0))
+    ours.b[...] = jax.random.normal(jax.random.key(5), (2 * H,)).at[H:].set(reset_bias)
+    ours.b_candidate[...] = jax.random.normal(jax.random.key(6), (H,))
+    A, b, A_n, b_n = ours.A[...], ours.b[...], ours.A_candidate[...], ours.b_candidate[...]
+    z, r = _rows(0), _rows(1)
+    cell = nnx.GRUCell(F, H, rngs=nnx.Rngs(1))  # dense_i, dense_h: columns (r, z, n); dense_h has no bias
+    cell.dense_i.kernel[...] = jnp.concatenate([A[r, H:].T, -A[z, H:].T, A_n[:, H:].T], axis=1)
+    cell.dense_h.kernel[...] = jnp.concatenate([A[r, :H].T, -A[z, :H].T, A_n[:, :H].T], axis=1)
+    cell.dense_i.bias[...] = jnp.concatenate([b[r], -b[z], b_n])
+    return ours, nnx.RNN(cell)
+
+
+def test_gru_matches_flax_gru_cell_only_while_the_reset_gate_is_open():
+    ours, theirs = _gru_pair(reset_bias=100.0)  # r = sigmoid(100) = 1: r * (W h) = W (r * h)
+    np.testing.assert_allclose(ours(XS), theirs(XS), atol=1e-5)
+    ours, theirs = _gru_pair(reset_bias=0.0)  # r = 1/2 or so: Cho et al.'s reset differs from flax's
+    assert float(jnp.abs(ours(XS) - theirs(XS)).max()) > 1e-3
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_left_padding_matches_right_padding_of_the_same_sequences(reverse):
+    right = rn.SimpleRNN(F, H, reverse=reverse, keep_order=True, rngs=nnx.Rngs(0))
+    left = rn.SimpleRNN(F, H, padding="left", reverse=reverse, keep_order=True, rngs=nnx.Rngs(0))
     # Row b moved right by T - length: xs_left[b, s] = XS[b, s - (T - length)].
     index = ((jnp.arange(T)[None, :] - (T - LENGTHS)[:, None]) % T)[..., None]  # [B, T, 1]
     carry, outputs = right(XS, seq_lengths=LENGTHS, return_carry=True)
@@ -101,41 +203,72 @@ def test_left_padding_matches_right_padding_of_the_same_sequences():
     np.testing.assert_allclose(outputs_left, jnp.take_along_axis(outputs, index, 1), atol=1e-6)
 
 
-def test_resets_start_each_segment_from_zero():
+def test_resets_match_separate_unrolls_of_each_segment():
     layer = rn.LSTM(F, H, rngs=nnx.Rngs(0))
-    resets = jnp.zeros((B, T), bool).at[:, 3].set(True)
+    resets = jnp.zeros((B, T), bool).at[0, 3].set(True).at[1, 2].set(True)  # row 2: no reset
     outputs = layer(XS, resets=resets)
-    np.testing.assert_allclose(outputs[:, 3:], layer(XS[:, 3:]), atol=1e-6)
+    for row, cut in [(0, 3), (1, 2)]:
+        np.testing.assert_allclose(outputs[row, :cut], layer(XS[row : row + 1, :cut])[0], atol=1e-6)
+        np.testing.assert_allclose(outputs[row, cut:], layer(XS[row : row + 1, cut:])[0], atol=1e-6)
+    np.testing.assert_allclose(outputs[2], layer(XS)[2], atol=1e-6)
 
 
-def test_irnn_and_numerical_gradients():
+def test_time_major_and_many_to_one_agree_with_the_plain_call():
+    layer = rn.GRU(F, H, rngs=nnx.Rngs(0))
+    carry, outputs = layer(XS, seq_lengths=LENGTHS, return_carry=True)
+    carry_t, outputs_t = layer(
+        jnp.swapaxes(XS, 0, 1), seq_lengths=LENGTHS, time_major=True, return_carry=True
+    )
+    np.testing.assert_allclose(outputs_t, jnp.swapaxes(outputs, 0, 1), atol=1e-6)
+    np.testing.assert_allclose(carry_t, carry, atol=1e-6)
+    carry_only, nothing = layer(XS, seq_lengths=LENGTHS, return_carry=True, return_outputs=False)
+    assert nothing is None
+    np.testing.assert_allclose(carry_only, carry, atol=1e-6)
+
+
+def test_irnn_and_numerical_gradients_in_float64():
     layer = rn.SimpleRNN(F, H, activation="relu", recurrent_init="identity", rngs=nnx.Rngs(0))
     np.testing.assert_array_equal(layer.A[...][:, :H], np.eye(H))
     with jax.enable_x64(True):
+        # the Simple RNN's call runs the fused backward pass (strategy "auto"): against finite differences
         graphdef, state = nnx.split(rn.SimpleRNN(2, 3, param_dtype=jnp.float64, rngs=nnx.Rngs(1)))
         xs = jax.random.normal(jax.random.key(3), (2, 4, 2), jnp.float64)
-        lengths = jnp.array([4, 2])
-        f = lambda state, xs: jnp.sum(
-            jnp.sin(nnx.merge(graphdef, state)(xs, seq_lengths=lengths, reverse=True))
-        )
+
+        @jax.jit
+        def f(state, xs):
+            outputs = nnx.merge(graphdef, state)(xs, seq_lengths=jnp.array([4, 2]), reverse=True)
+            return jnp.sum(jnp.sin(outputs))
+
         check_grads(f, (state, xs), order=1, modes=["rev"], atol=1e-6, rtol=1e-6)
 
 
-def test_bidirectional_concatenates_the_two_directions():
-    forward, backward = rn.SimpleRNN(F, H, rngs=nnx.Rngs(0)), rn.SimpleRNN(F, H, rngs=nnx.Rngs(1))
+def test_bidirectional_matches_flax_bidirectional_and_the_core():
+    forward, backward = ours_with_bias(rn.SimpleRNN, 0), ours_with_bias(rn.SimpleRNN, 1)
+    forward_ref, backward_ref = flax_copy(forward, nnx.SimpleCell), flax_copy(backward, nnx.SimpleCell)
     (carry_f, carry_b), outputs = rn.Bidirectional(forward, backward)(
         XS, seq_lengths=LENGTHS, return_carry=True
     )
-    h_last, hs = rnn_jax.bidirectional(
-        rnn_jax.simple_rnn_step, forward.cell_params(), backward.cell_params(), XS, lengths=LENGTHS
+    (ref_f, ref_b), outputs_ref = nnx.Bidirectional(forward_ref, backward_ref)(
+        XS, seq_lengths=LENGTHS, return_carry=True
     )
+    np.testing.assert_allclose(outputs, jnp.where(REAL, outputs_ref, 0.0), atol=1e-5)
+    np.testing.assert_allclose(carry_f, ref_f, atol=1e-5)
+    np.testing.assert_allclose(carry_b, ref_b, atol=1e-5)
+    # and, left-padded, the core's bidirectional unroll
+    left = [rn.SimpleRNN(F, H, padding="left", rngs=nnx.Rngs(k)) for k in range(2)]
+    h_last, hs = rnn_jax.bidirectional(
+        rnn_jax.simple_rnn_step, *(layer.cell_params() for layer in left), XS, lengths=LENGTHS, padding="left"
+    )
+    (carry_f, carry_b), outputs = rn.Bidirectional(*left)(XS, seq_lengths=LENGTHS, return_carry=True)
     np.testing.assert_allclose(outputs, hs, atol=1e-6)
     np.testing.assert_allclose(jnp.concatenate([carry_f, carry_b], -1), h_last, atol=1e-6)
 
 
 def test_jit_matches_eager_and_training_lowers_the_loss():
     model = rn.SimpleRNN(F, H, rngs=nnx.Rngs(0))
-    np.testing.assert_allclose(nnx.jit(lambda m, x: m(x))(model, XS), model(XS), atol=1e-6)
+    np.testing.assert_allclose(
+        nnx.jit(lambda m, x: m(x, seq_lengths=LENGTHS))(model, XS), model(XS, seq_lengths=LENGTHS), atol=1e-6
+    )
     optimizer = nnx.Optimizer(model, optax.adam(1e-2), wrt=nnx.Param)
     target = jnp.ones((B, T, H)) * 0.5
 
@@ -149,34 +282,62 @@ def test_jit_matches_eager_and_training_lowers_the_loss():
     assert losses[-1] < 0.7 * losses[0] and all(np.isfinite(losses))
 
 
+def test_dtype_sets_the_computation_dtype():
+    layer = rn.LSTM(F, H, dtype=jnp.bfloat16, rngs=nnx.Rngs(0))
+    outputs = layer(XS)
+    assert outputs.dtype == jnp.bfloat16 and layer.A[...].dtype == jnp.float32
+    np.testing.assert_allclose(outputs.astype(jnp.float32), rn.LSTM(F, H, rngs=nnx.Rngs(0))(XS), atol=0.05)
+
+
+def _layer():
+    return rn.SimpleRNN(F, H, rngs=nnx.Rngs(0))
+
+
 @pytest.mark.parametrize(
-    "make, call, error, message",
+    "call, error, message",
     [
-        (lambda: rn.SimpleRNN(F, H, activation="sigmoid", rngs=nnx.Rngs(0)), None, ValueError, "activation"),
-        (lambda: rn.SimpleRNN(F, H, strategy="fastest", rngs=nnx.Rngs(0)), None, ValueError, "strategy"),
-        (lambda: rn.SimpleRNN(F, H, padding="middle", rngs=nnx.Rngs(0)), None, ValueError, "padding"),
         (
-            lambda: rn.SimpleRNN(F, H, rngs=nnx.Rngs(0)),
-            lambda m: m(XS[0]),
+            lambda: rn.SimpleRNN(F, H, activation="sigmoid", rngs=nnx.Rngs(0)),
             ValueError,
-            r"\[batch, time, features\]",
+            "unknown activation",
         ),
-        (lambda: rn.SimpleRNN(F, H, rngs=nnx.Rngs(0)), lambda m: m(XS[..., :2]), ValueError, "4 features"),
+        (lambda: rn.GRU(F, H, strategy="fastest", rngs=nnx.Rngs(0)), ValueError, "unknown strategy"),
+        (lambda: rn.LSTM(F, H, padding="middle", rngs=nnx.Rngs(0)), ValueError, "unknown padding"),
         (
-            lambda: rn.SimpleRNN(F, H, rngs=nnx.Rngs(0)),
-            lambda m: m(XS.astype(jnp.int32)),
-            TypeError,
-            "floating",
+            lambda: _layer()(XS[0]),
+            ValueError,
+            r"\[batch, time, features\] \(3 dimensions\), got shape \(6, 4\)",
+        ),
+        (lambda: _layer()(XS[..., :2]), ValueError, r"4 features .* got shape \(3, 6, 2\)"),
+        (lambda: _layer()(XS.astype(jnp.int32)), TypeError, "inputs must be a floating array"),
+        (lambda: _layer()(XS, seq_lengths=jnp.ones(B)), TypeError, "seq_lengths must be an integer array"),
+        (
+            lambda: _layer()(XS, seq_lengths=jnp.ones(2, int)),
+            ValueError,
+            r"seq_lengths must have shape \[3\]",
         ),
         (
-            lambda: rn.SimpleRNN(F, H, rngs=nnx.Rngs(0)),
-            lambda m: m(XS, seq_lengths=jnp.ones(B)),
+            lambda: _layer()(XS, seq_lengths=jnp.array([7, 1, 1])),
+            ValueError,
+            r"seq_lengths must lie in \[0, 6\]",
+        ),
+        (
+            lambda: rn.LSTM(F, H, rngs=nnx.Rngs(0))(XS, initial_carry=jnp.zeros((B, H))),
             TypeError,
-            "integer",
+            r"\(c, h\)",
+        ),
+        (
+            lambda: rn.LSTM(F, H, strategy="custom_vjp", rngs=nnx.Rngs(0))(XS),
+            ValueError,
+            "simple_rnn_step only",
+        ),
+        (
+            lambda: rn.Bidirectional(_layer(), rn.SimpleRNN(F, H, padding="left", rngs=nnx.Rngs(1))),
+            ValueError,
+            "must pad the same way",
         ),
     ],
 )
-def test_bad_input_raises_a_clear_error(make, call, error, message):
+def test_bad_input_raises_a_clear_error(call, error, message):
     with pytest.raises(error, match=message):
-        layer = make()
-        call(layer)
+        call()

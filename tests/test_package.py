@@ -23,18 +23,21 @@ CORE_ALLOWED = {
     "warnings",
 }
 # The floors, bottom first: a module may import rnn_jax modules of its own floor's folder or of lower floors.
-# nnx.py and linen.py: the Flax layers over the core (import only the core and flax).
+# nnx.py and linen.py: the Flax recurrent layers, on the models' floor (they import only the core).
 FLOORS = {
     "errors": 0,
     "core": 0,
     "data": 1,
-    "nnx": 1,
-    "linen": 1,
+    "nnx": 2,
+    "linen": 2,
     "models": 2,
     "training": 3,
     "studies": 4,
     "cli": 5,
 }
+# Imports within one floor, folder -> the folders it may import: the models run the Flax layers.
+SAME_FLOOR = {"models": {"nnx", "linen"}}
+FLAX_LAYERS = ("nnx.py", "linen.py")
 
 
 def _imports(path: Path) -> list[str]:
@@ -83,9 +86,20 @@ def test_imports_point_downward(path):
         floor = _floor_of(name)
         if floor is None or name.split(".")[1] == folder:
             continue
+        if floor == own and name.split(".")[1] in SAME_FLOOR.get(folder, ()):
+            continue
         assert floor < own, (
             f"rnn_jax/{relative} (floor {own}) imports {name} (floor {floor}): arrows point down"
         )
+
+
+@pytest.mark.parametrize("module", FLAX_LAYERS)
+def test_the_flax_layers_import_only_the_core_and_errors(module):
+    ours = {name for name in _imports(PACKAGE / module) if name.split(".")[0] == "rnn_jax"}
+    beyond = {
+        name for name in ours if name.split(".")[:2] not in (["rnn_jax", "core"], ["rnn_jax", "errors"])
+    }
+    assert not beyond, f"rnn_jax/{module} imports {sorted(beyond)}; the Flax layers sit on the pure core only"
 
 
 def test_import_rnn_jax_pulls_no_heavy_dependency():

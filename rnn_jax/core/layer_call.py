@@ -26,6 +26,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from rnn_jax.core import cells
 from rnn_jax.core._validation import check_choice, is_concrete
@@ -100,9 +101,7 @@ def check_inputs(inputs: Any, in_features: int, seq_lengths: Any) -> None:
     """
     shape = tuple(jnp.shape(inputs))
     if len(shape) != 3:
-        raise ValueError(
-            f"inputs must have shape [batch, time, features] (3 dimensions), got shape {shape}"
-        )
+        raise ValueError(f"inputs must have shape [batch, time, features] (3 dimensions), got shape {shape}")
     if not jnp.issubdtype(jnp.result_type(inputs), jnp.floating):
         raise TypeError(f"inputs must be a floating array, got dtype {jnp.result_type(inputs)}")
     if shape[-1] != in_features:
@@ -120,7 +119,9 @@ def check_inputs(inputs: Any, in_features: int, seq_lengths: Any) -> None:
             f"got shape {tuple(jnp.shape(seq_lengths))}"
         )
     if is_concrete(seq_lengths) and shape[0]:
-        low, high = int(jnp.min(seq_lengths)), int(jnp.max(seq_lengths))
+        # numpy on the caller's object: a concrete array captured by a jitted function is not a tracer
+        values = np.asarray(seq_lengths)
+        low, high = int(values.min()), int(values.max())
         if low < 0 or high > shape[1]:
             raise ValueError(
                 f"seq_lengths must lie in [0, {shape[1]}] (the inputs' time steps), "

@@ -1,10 +1,12 @@
 """Flax sentiment classifiers: word embedding -> (rnn_jax recurrence) -> one logit per review.
 
-    ids [B, T] --nn.Embed--> xs [B, T, E] --rnn_jax.unroll--> h_T [B, H] --nn.Dense--> logits [B]
+    ids [B, T] --nn.Embed--> xs [B, T, E] --rnn_jax.linen layer--> h_T [B, H] --nn.Dense--> logits [B]
 
 `P(positive) = sigmoid(logits)`. The embedding and the head are Flax modules; the recurrence is the
-pure core: its parameters are declared with `self.param` from the core's initialisers and the
-module calls `rnn_jax.unroll` (never a Flax submodule inside a scan).
+package's Linen layer (`rnn_jax.linen.SimpleRNN`, `LSTM`, `GRU`, `Bidirectional`: one `rnn_jax.unroll`
+each, never a Flax submodule inside a scan). Its parameters are declared with `self.param("rnn", ...)`
+from the core's initialisers and the layer is applied to them, so the tree below and its initial
+values are those the committed results were trained with.
 
 Parameter tree (`variables["params"]`), a stable interface for other scripts:
 
@@ -36,15 +38,16 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax.core import cells
-from rnn_jax.core.unroll import bidirectional, stacked_unroll, unroll
 from rnn_jax.data.tokenizer import NUM_SPECIAL_IDS, PADDINGS
+from rnn_jax.linen import GRU, LSTM, Bidirectional, SimpleRNN
 
 MODELS = ("logreg", "simple_rnn", "lstm", "gru", "birnn", "stacked")
 
-_CELLS: dict[str, tuple[Callable, Callable]] = {
-    "simple_rnn": (cells.init_simple_rnn, cells.simple_rnn_step),
-    "lstm": (cells.init_lstm, cells.lstm_step),
-    "gru": (cells.init_gru, cells.gru_step),
+# Per cell: the core's initialiser (the parameters' layout and initial values) and the Linen layer.
+_CELLS: dict[str, tuple[Callable, type[nn.Module]]] = {
+    "simple_rnn": (cells.init_simple_rnn, SimpleRNN),
+    "lstm": (cells.init_lstm, LSTM),
+    "gru": (cells.init_gru, GRU),
 }
 
 
@@ -112,25 +115,32 @@ class RecurrentClassifier(nn.Module):
             return {f"layer_{k}": self._init_cell(keys[k], sizes[k]) for k in range(self.num_layers)}
         return self._init_cell(key, self.embedding_size)
 
+    def _layer(self) -> nn.Module:
+        """The Linen layer of one recurrent layer, unbound: it runs on the params given to `apply`."""
+        return _CELLS[self.cell][1](self.hidden_size, unroll=self.scan_unroll, parent=None)
+
+    def _last_state(self, rnn: dict[str, Any], xs: jax.Array, lengths: jax.Array) -> jax.Array:
+        """The recurrence, many-to-one: xs [B, T, E] -> the state after the last real word [B, H or 2H]."""
+        # "pre" padding runs over the padding, as Keras' SimpleRNN without a mask.
+        options = {"seq_lengths": lengths if self.padding == "post" else None, "return_carry": True}
+        if self.bidirectional:
+            layer = Bidirectional(self._layer(), self._layer(), parent=None)
+            params = {"forward_rnn": rnn["forward"], "backward_rnn": rnn["backward"]}
+            (carry_f, carry_b), _ = layer.apply({"params": params}, xs, return_outputs=False, **options)
+            return jnp.concatenate([carry_f, carry_b], axis=-1)  # [B, 2H]
+        layers = [rnn[f"layer_{k}"] for k in range(self.num_layers)] if self.num_layers > 1 else [rnn]
+        inputs = xs
+        for k, params in enumerate(layers):  # layer k reads layer k - 1's outputs, zero at padded steps
+            top = k == len(layers) - 1
+            carry, inputs = self._layer().apply({"params": params}, inputs, return_outputs=not top, **options)
+        return carry[1] if self.cell == "lstm" else carry  # the LSTM's carry is flax's (c, h)
+
     @nn.compact
     def __call__(self, ids: jax.Array, lengths: jax.Array, *, train: bool = False) -> jax.Array:
         """ids [B, T] int, lengths [B] int (real words per review) -> logits [B]."""
         xs = nn.Embed(self.num_ids, self.embedding_size, name="embedding")(ids)  # [B, T, E]
         xs = nn.Dropout(self.embedding_dropout, deterministic=not train)(xs)
-        rnn = self.param("rnn", self._init_rnn)
-        step_fn = _CELLS[self.cell][1]
-        options = {"return_all_states": False, "unroll": self.scan_unroll}
-        if self.padding == "post":
-            options.update(lengths=lengths, padding="right")
-        if self.bidirectional:
-            h_last, _ = bidirectional(step_fn, rnn["forward"], rnn["backward"], xs, **options)  # [B, 2H]
-        elif self.num_layers > 1:
-            layers = [rnn[f"layer_{k}"] for k in range(self.num_layers)]
-            h_lasts, _ = stacked_unroll(step_fn, layers, xs, **options)
-            h_last = h_lasts[-1]
-        else:
-            h_last, _ = unroll(step_fn, rnn, xs, **options)
-        h_last = cells.state_output(h_last)  # an LSTM's (h, c) -> h
+        h_last = self._last_state(self.param("rnn", self._init_rnn), xs, lengths)
         return nn.Dense(1, name="head")(h_last)[:, 0]
 
 

@@ -1,10 +1,11 @@
 """A Flax many-to-many language model: embedding -> the core's recurrence over a window -> next-word logits.
 
-    ids [B, K] --nn.Embed--> xs [B, K, E] --rnn_jax.unroll from the carried state--> hs [B, K, H]
+    ids [B, K] --nn.Embed--> xs [B, K, E] --rnn_jax.linen layers from the carried state--> hs [B, K, H]
         --output layer--> logits [B, K, V]        (logits[:, t] scores the id that follows ids[:, t])
 
-The recurrence is the pure core: its parameters are declared with `self.param` from the core's
-initialisers and each layer is one `rnn_jax.unroll` (never a Flax submodule inside the scan). The
+The recurrence is the package's Linen layer (`rnn_jax.linen`; each layer one `rnn_jax.unroll`, never
+a Flax submodule inside the scan), applied to parameters declared with `self.param("rnn", ...)` from
+the core's initialisers, so the tree below keeps the names and initial values it was trained with. The
 state after the window is returned as the new carry: stateful truncated BPTT (PyTorch's
 `examples/word_language_model`, Keras' `stateful=True`) feeds it to the next window of the same rows
 after cutting its gradient (`detach_carry`, PyTorch's `repackage_hidden`):
@@ -48,14 +49,17 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax.core import cells
-from rnn_jax.core.unroll import STRATEGIES, unroll
+from rnn_jax.core.layer_call import to_core_state, to_flax_carry
+from rnn_jax.core.unroll import STRATEGIES
 from rnn_jax.errors import ConfigError
+from rnn_jax.linen import GRU, LSTM, SimpleRNN
 from rnn_jax.models.adaptive_softmax import AdaptiveSoftmax, check_cutoffs
 
-CELLS: dict[str, tuple[Callable, Callable]] = {
-    "simple_rnn": (cells.init_simple_rnn, cells.simple_rnn_step),
-    "lstm": (cells.init_lstm, cells.lstm_step),
-    "gru": (cells.init_gru, cells.gru_step),
+# Per cell: the core's initialiser, its step and the Linen layer that unrolls it.
+CELLS: dict[str, tuple[Callable, Callable, type[nn.Module]]] = {
+    "simple_rnn": (cells.init_simple_rnn, cells.simple_rnn_step, SimpleRNN),
+    "lstm": (cells.init_lstm, cells.lstm_step, LSTM),
+    "gru": (cells.init_gru, cells.gru_step, GRU),
 }
 INIT_RANGE = 0.1  # PyTorch word_language_model's `initrange`
 SOFTMAXES = ("full", "adaptive")
@@ -199,14 +203,17 @@ class LanguageModel(nn.Module):
         """
         if len(carry) != self.num_layers:
             raise ConfigError(f"carry must hold one state per layer ({self.num_layers}), got {len(carry)}")
-        step_fn = CELLS[self.cell][1]
+        _, step_fn, layer_type = CELLS[self.cell]
+        # Unbound: it runs on each layer's params given to `apply` (the tree stays the module docstring's).
+        layer = layer_type(self.hidden_size, strategy=self.strategy, unroll=self.scan_unroll, parent=None)
         inputs, new_carry = self.drop(xs, deterministic=not train), []
         for params, h0 in zip(self._layers(), carry, strict=True):
-            h_last, hs = unroll(
-                step_fn, params, inputs, h0, unroll=self.scan_unroll, strategy=self.strategy, resets=resets
+            # The layer's LSTM carry is flax's (c, h); this model's is the core's LSTMState(h, c).
+            h_last, hs = layer.apply(
+                {"params": params}, inputs, initial_carry=to_flax_carry(h0), return_carry=True, resets=resets
             )
-            new_carry.append(h_last)
-            inputs = self.drop(cells.state_output(hs), deterministic=not train)  # an LSTM's (h, c) -> h
+            new_carry.append(to_core_state(step_fn, h_last))
+            inputs = self.drop(hs, deterministic=not train)  # hs [B, K, H]: an LSTM's h
         return inputs, tuple(new_carry)
 
     def logits(self, hs: jax.Array) -> jax.Array:
