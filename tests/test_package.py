@@ -2,11 +2,14 @@
 core imports only JAX, and `import rnn_jax` pulls in no TensorFlow, TFDS, matplotlib or torch."""
 
 import ast
+import importlib
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from rnn_jax import cli
 
 PACKAGE = Path(__file__).resolve().parents[1] / "rnn_jax"
 CORE_MODULES = sorted(p.name for p in (PACKAGE / "core").glob("*.py"))
@@ -126,6 +129,27 @@ def test_no_python_loop_over_time_in_the_core():
 STUDY_TOPICS = ["next_word", "sentiment", "lecture", "memory", "performance"]
 
 
+def _topics_imported(path: Path) -> set[str]:
+    """The study topics a module of `rnn_jax/studies/<topic>/` imports, in any spelling: `rnn_jax.studies.
+    lecture.report`, `from rnn_jax.studies import lecture`, `from ..lecture import report`, `from . import x`."""
+    topics = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            # a relative import, resolved against rnn_jax.studies.<topic>.<module>
+            base = ["rnn_jax", "studies", path.parent.name][: 3 - (node.level - 1)] if node.level else []
+            module = base + (node.module.split(".") if node.module else [])
+            names = [".".join(module + [alias.name]) for alias in node.names]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[:2] == ["rnn_jax", "studies"] and len(parts) > 2 and parts[2] in STUDY_TOPICS:
+                topics.add(parts[2])
+    return topics
+
+
 def test_studies_are_grouped_by_topic():
     studies = PACKAGE / "studies"
     loose = sorted(
@@ -135,14 +159,46 @@ def test_studies_are_grouped_by_topic():
     folders = sorted(p.name for p in studies.iterdir() if p.is_dir() and p.name != "__pycache__")
     assert folders == sorted(STUDY_TOPICS)
     for topic in STUDY_TOPICS:
-        assert ast.get_docstring(ast.parse((studies / topic / "__init__.py").read_text())), topic
+        docstring = ast.get_docstring(ast.parse((studies / topic / "__init__.py").read_text()))
+        assert docstring, f"studies/{topic}/__init__.py has no docstring saying its topic"
+        unnamed = [p.stem for p in (studies / topic).glob("*.py") if p.name != "__init__.py"]
+        unnamed = [m for m in unnamed if f"`{m}`" not in docstring and topic != "memory"]
+        assert not unnamed, f"studies/{topic}/__init__.py's docstring does not name {unnamed}"
 
 
 @pytest.mark.parametrize("topic", STUDY_TOPICS)
 def test_study_topics_import_only_earlier_topics(topic):
     allowed = set(STUDY_TOPICS[: STUDY_TOPICS.index(topic) + 1])
     for path in (PACKAGE / "studies" / topic).glob("*.py"):
-        for name in _imports(path):
-            parts = name.split(".")
-            if parts[:2] == ["rnn_jax", "studies"] and len(parts) > 2 and parts[2] in STUDY_TOPICS:
-                assert parts[2] in allowed, f"studies/{topic}/{path.name} imports {name}: a later topic"
+        later = _topics_imported(path) - allowed
+        assert not later, f"studies/{topic}/{path.name} imports the later topics {sorted(later)}"
+
+
+def test_study_topics_import_each_other_in_no_circle():
+    graph = {
+        topic: set().union(*(_topics_imported(p) for p in (PACKAGE / "studies" / topic).glob("*.py")))
+        - {topic}
+        for topic in STUDY_TOPICS
+    }
+    done: set[str] = set()
+
+    def visit(topic: str, path: tuple[str, ...]) -> None:
+        assert topic not in path, (
+            f"the study topics import each other in a circle: {' -> '.join(path + (topic,))}"
+        )
+        if topic not in done:
+            for other in graph[topic]:
+                visit(other, path + (topic,))
+            done.add(topic)
+
+    for topic in STUDY_TOPICS:
+        visit(topic, ())
+
+
+@pytest.mark.parametrize("command", sorted(cli.COMMANDS))
+def test_every_console_command_imports_and_has_main(command):
+    module_name = cli.COMMANDS[command][0]
+    parts = module_name.split(".")
+    assert parts[:2] == ["rnn_jax", "studies"] and parts[2] in STUDY_TOPICS and len(parts) == 4, module_name
+    module = importlib.import_module(module_name)
+    assert callable(getattr(module, "main", None)), f"{module_name} (rnn-jax {command}) has no main(argv)"

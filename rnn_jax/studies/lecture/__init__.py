@@ -1,2 +1,3 @@
-"""The lecture's demonstrations: the one report (`report`), the parameter count, why tanh, the
-vanishing gradients and short vs long memory."""
+"""The lecture's demonstrations: its one report (`report`), the parameter count (`parameter_count`),
+why tanh (`why_tanh`), the vanishing gradients (`vanishing_gradients`), short vs long memory
+(`long_memory`)."""

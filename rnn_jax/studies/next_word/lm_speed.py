@@ -8,7 +8,7 @@ Each variant is one (peer, cell, output layer) at the same sizes, rows B and win
 windows of the real training stream (the adaptive softmax's cost depends on which words are read):
 
   - rnn_jax: the language-model study's training step, exactly what `rnn-jax lm` runs
-    (`rnn_jax.training.loop.train_step` over `studies.language_model.make_task`, jitted, the
+    (`rnn_jax.training.loop.train_step` over `next_word.language_model.make_task`, jitted, the
     window gathered on device, Adam after global-norm clipping);
   - torch: the `RNNModel` of PyTorch's `examples/word_language_model` (`nn.Embedding` ->
     `nn.RNN(tanh)` / `nn.LSTM` -> `nn.Linear` + log-softmax, or `nn.AdaptiveLogSoftmaxWithLoss`
