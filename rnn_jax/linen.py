@@ -153,9 +153,18 @@ class SimpleRNN(_RecurrentLayer):
     flax's `SimpleCell` params map as `A = [h.kernel^T | i.kernel^T]`, `b = i.bias`.
 
     Attributes:
+      hidden_size: H (F comes from the inputs at `init`).
       activation: "tanh" (default), "relu" (with `recurrent_init="identity"`: the IRNN) or "identity".
       use_bias: hold `b` (initialised to zeros).
-      (the rest: see the shared fields, `hidden_size` first)
+      input_init: "lecun" or "glorot" for A_x.
+      recurrent_init: "orthogonal", "identity" or "random" for A_h.
+      recurrent_scale: the spectral radius of A_h.
+      padding: "right" or "left": where `seq_lengths` puts each sequence's padding.
+      strategy: `rnn_jax.unroll`'s strategy ("auto": the fused backward pass).
+      unroll: `lax.scan`'s unroll factor; None: the backend's measured default.
+      time_major, return_carry, reverse, keep_order: the call's defaults, as `nn.RNN`'s fields.
+      dtype: the computation's dtype (None: inferred from the inputs and parameters).
+      param_dtype: the parameters' dtype.
     """
 
     activation: str = "tanh"
@@ -187,8 +196,12 @@ class LSTM(_RecurrentLayer):
     [hk.kernel^T | ik.kernel^T], `b`'s block k = hk.bias. The carry is flax's `(c, h)`.
 
     Attributes:
+      hidden_size: H.
       forget_bias: the forget gate's initial bias (1.0, as Keras' `unit_forget_bias`).
-      (the rest: see the shared fields, `hidden_size` first)
+      strategy: "auto" or "step" (the others fuse the Simple RNN's backward pass only).
+
+    The other fields (the initialisers, `padding`, `unroll`, the dtypes and the call's defaults) are
+    `SimpleRNN`'s.
     """
 
     forget_bias: float = 1.0
@@ -213,7 +226,14 @@ class GRU(_RecurrentLayer):
     """A GRU layer (Cho et al., `rnn_jax.gru_step`; not flax's `GRUCell`: see `rnn_jax.nnx.GRU`).
 
     Params `A` [2H, H + F] and `b` [2H] (update and reset gates), `A_candidate` [H, H + F] and
-    `b_candidate` [H]. Fields: the shared ones, `hidden_size` first.
+    `b_candidate` [H].
+
+    Attributes:
+      hidden_size: H.
+      strategy: "auto" or "step" (the others fuse the Simple RNN's backward pass only).
+
+    The other fields (the initialisers, `padding`, `unroll`, the dtypes and the call's defaults) are
+    `SimpleRNN`'s.
     """
 
     def _init_cell(self, key, input_size):

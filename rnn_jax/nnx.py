@@ -230,8 +230,9 @@ class LSTM(_RecurrentLayer):
       in_features, hidden_features: F and H.
       forget_bias: the forget gate's initial bias (1.0, as Keras' `unit_forget_bias`; flax's is 0).
       input_init, recurrent_init, recurrent_scale: the core's initialisers, per gate (`rnn_jax.init_lstm`).
-      padding, strategy, unroll, time_major, return_carry, reverse, keep_order, dtype, param_dtype,
-        rngs: as for `SimpleRNN` (the strategies that fuse the Simple RNN's backward pass do not apply).
+      padding, unroll, dtype, param_dtype, rngs: as for `SimpleRNN`.
+      strategy: "auto" or "step" (the others fuse the Simple RNN's backward pass only).
+      time_major, return_carry, reverse, keep_order: the call's defaults, as `nnx.RNN` takes them.
     """
 
     _param_names = ("A", "b")
@@ -288,8 +289,9 @@ class GRU(_RecurrentLayer):
     Args:
       in_features, hidden_features: F and H.
       input_init, recurrent_init, recurrent_scale: the core's initialisers (`rnn_jax.init_gru`).
-      padding, strategy, unroll, time_major, return_carry, reverse, keep_order, dtype, param_dtype,
-        rngs: as for `SimpleRNN`.
+      padding, unroll, dtype, param_dtype, rngs: as for `SimpleRNN`.
+      strategy: "auto" or "step" (the others fuse the Simple RNN's backward pass only).
+      time_major, return_carry, reverse, keep_order: the call's defaults, as `nnx.RNN` takes them.
     """
 
     _param_names = ("A", "b", "A_candidate", "b_candidate")

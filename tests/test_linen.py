@@ -15,8 +15,8 @@ XS = jax.random.normal(jax.random.key(2), (B, T, F))
 LENGTHS = jnp.array([6, 3, 1])
 REAL = (jnp.arange(T)[None, :] < LENGTHS[:, None])[..., None]  # [B, T, 1]: right padding
 # The call's options are the NNX layers' (rnn_jax.core.layer_call), tested there one by one against
-# nnx.RNN; here, the plain call and the one that uses them all.
-CALLS = {"plain": {}, "padded-reversed": {"seq_lengths": LENGTHS, "reverse": True}}
+# nnx.RNN; here, the call that uses them all.
+CALLS = {"padded-reversed": {"seq_lengths": LENGTHS, "reverse": True}}
 
 
 def _with_bias(params, key=5):
@@ -118,14 +118,12 @@ def test_bidirectional_matches_flax_bidirectional_and_the_core():
     # our layers are drop-ins inside flax's nn.Bidirectional too (it passes them init_key)
     mixed = nn.Bidirectional(rl.SimpleRNN(H), rl.SimpleRNN(H))
     np.testing.assert_allclose(mixed.apply({"params": params}, XS, seq_lengths=LENGTHS), outputs, atol=1e-6)
-    # the GRU, many-to-one: the core's bidirectional unroll
-    grus = rl.Bidirectional(rl.GRU(H), rl.GRU(H))
-    params = grus.init(jax.random.key(1), XS)["params"]
-    (carry_f, carry_b), nothing = grus.apply(
+    # many-to-one: the core's bidirectional unroll
+    (carry_f, carry_b), nothing = ours.apply(
         {"params": params}, XS, seq_lengths=LENGTHS, return_carry=True, return_outputs=False
     )
     h_last, _ = rnn_jax.bidirectional(
-        rnn_jax.gru_step, params["forward_rnn"], params["backward_rnn"], XS, lengths=LENGTHS
+        rnn_jax.simple_rnn_step, params["forward_rnn"], params["backward_rnn"], XS, lengths=LENGTHS
     )
     assert nothing is None
     np.testing.assert_allclose(jnp.concatenate([carry_f, carry_b], -1), h_last, atol=1e-6)

@@ -18,6 +18,10 @@ from rnn_jax.studies.next_word import language_model as lm
 from rnn_jax.training import loop, runs
 from tests.lm_fixture import write_tiny_lm_imdb
 
+# pytest-xdist (`-n 2 --dist loadgroup`, the README's test command): this module's tests share
+# module-scoped fixtures, so they run in one worker and build each fixture once.
+pytestmark = pytest.mark.xdist_group("test_studies_language_model")
+
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):

@@ -89,6 +89,11 @@ PUBLISHED = {
     ("adding", "lstm", 200): "solved (Le et al. 2015, Figure 2)",
     ("adding", "lstm", 300): "solved (Le et al. 2015, Figure 2)",
     ("adding", "lstm", 400): "solved (Le et al. 2015, Figure 2)",
+    # Arjovsky et al. 2016, Figure 1 (copy task, T = 100, 200, 300, 500): their LSTM beats the
+    # baseline only at T = 100 and solves none of the lengths
+    ("copy", "lstm", 100): "below the baseline, not solved (Arjovsky et al. 2016, Figure 1)",
+    ("copy", "lstm", 200): "stuck at the baseline (Arjovsky et al. 2016, Figure 1)",
+    ("copy", "lstm", 500): "stuck at the baseline (Arjovsky et al. 2016, Figure 1)",
 }
 
 
