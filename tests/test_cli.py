@@ -12,9 +12,6 @@ from rnn_jax import cli
 from rnn_jax.errors import ConfigError, RunFolderError
 from tests.imdb_fixture import tiny_flags, write_tiny_imdb
 
-# pytest-xdist (`-n 2 --dist loadgroup`, the README's test command): this module's tests share
-# module-scoped fixtures, so they run in one worker and build each fixture once.
-pytestmark = pytest.mark.xdist_group("test_cli")
 
 TINY = [*tiny_flags(), "--no_progress"]
 

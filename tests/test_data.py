@@ -8,9 +8,6 @@ import pytest
 from rnn_jax.data import imdb as data
 from tests.imdb_fixture import write_tiny_imdb
 
-# pytest-xdist (`-n 2 --dist loadgroup`, the README's test command): this module's tests share
-# module-scoped fixtures, so they run in one worker and build each fixture once.
-pytestmark = pytest.mark.xdist_group("test_data")
 
 
 @pytest.fixture(scope="module")

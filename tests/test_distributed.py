@@ -25,9 +25,6 @@ from rnn_jax.core.cells import init_simple_rnn, simple_rnn_step
 from rnn_jax.core.unroll import unroll
 from rnn_jax.training import distributed
 
-# pytest-xdist (`-n 2 --dist loadgroup`, the README's test command): this module's tests share
-# module-scoped fixtures, so they run in one worker and build each fixture once.
-pytestmark = pytest.mark.xdist_group("test_distributed")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SUBPROCESS_TIMEOUT = 90  # seconds, hard limit of every subprocess (they take a few seconds)

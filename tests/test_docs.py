@@ -14,9 +14,6 @@ import pytest
 
 import rnn_jax
 
-# pytest-xdist (`-n 2 --dist loadgroup`, the README's test command): this module's tests share
-# module-scoped fixtures, so they run in one worker and build each fixture once.
-pytestmark = pytest.mark.xdist_group("test_docs")
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

@@ -13,9 +13,6 @@ from rnn_jax.data.tokenizer import OOV_ID, build_vocabulary, split_words, tokeni
 from rnn_jax.errors import ConfigError
 from tests.lm_fixture import write_tiny_lm_imdb
 
-# pytest-xdist (`-n 2 --dist loadgroup`, the README's test command): this module's tests share
-# module-scoped fixtures, so they run in one worker and build each fixture once.
-pytestmark = pytest.mark.xdist_group("test_lm_corpus")
 
 EVAL = {"num_validation": 12, "num_test": 15}
 

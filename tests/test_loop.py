@@ -19,9 +19,6 @@ from rnn_jax.errors import ConfigError, TrainingInterrupted
 from rnn_jax.training import distributed, loop, runs
 from tests.imdb_fixture import tiny_flags, write_tiny_imdb
 
-# pytest-xdist (`-n 2 --dist loadgroup`, the README's test command): this module's tests share
-# module-scoped fixtures, so they run in one worker and build each fixture once.
-pytestmark = pytest.mark.xdist_group("test_loop")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ROWS, WINDOW, COLUMNS = 4, 5, 60  # a stream cut into ROWS rows, read in windows of WINDOW steps

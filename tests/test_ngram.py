@@ -11,9 +11,6 @@ from rnn_jax.errors import ConfigError
 from rnn_jax.models import ngram
 from rnn_jax.models.ngram import KneserNeyModel, UnigramModel, discounts_from_counts
 
-# pytest-xdist (`-n 2 --dist loadgroup`, the README's test command): this module's tests share
-# module-scoped fixtures, so they run in one worker and build each fixture once.
-pytestmark = pytest.mark.xdist_group("test_ngram")
 
 V = 25  # ids 20 .. 24 never occur in the toy corpus
 

@@ -12,9 +12,6 @@ from rnn_jax.errors import ConfigError
 from rnn_jax.models.language_model import LanguageModel, init_params, token_losses
 from rnn_jax.studies.next_word import context_usage as cu
 
-# pytest-xdist (`-n 2 --dist loadgroup`, the README's test command): this module's tests share
-# module-scoped fixtures, so they run in one worker and build each fixture once.
-pytestmark = pytest.mark.xdist_group("test_studies_context_usage")
 
 V = 23
 

@@ -30,9 +30,6 @@ from rnn_jax.studies.sentiment.imdb import (
 from rnn_jax.training import runs
 from tests.imdb_fixture import TINY_CONFIG, tiny_flags, write_tiny_imdb
 
-# pytest-xdist (`-n 2 --dist loadgroup`, the README's test command): this module's tests share
-# module-scoped fixtures, so they run in one worker and build each fixture once.
-pytestmark = pytest.mark.xdist_group("test_studies_imdb")
 
 TIMING_KEYS = {
     "epoch_seconds",

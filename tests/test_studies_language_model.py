@@ -18,9 +18,6 @@ from rnn_jax.studies.next_word import language_model as lm
 from rnn_jax.training import loop, runs
 from tests.lm_fixture import write_tiny_lm_imdb
 
-# pytest-xdist (`-n 2 --dist loadgroup`, the README's test command): this module's tests share
-# module-scoped fixtures, so they run in one worker and build each fixture once.
-pytestmark = pytest.mark.xdist_group("test_studies_language_model")
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +237,8 @@ def test_rows_split_over_two_devices_give_the_one_device_run(finished, tmp_path)
     config, _, results = finished
     flags = ["--smoke", "--data_dir", config.data_dir, "--no-download", "--no_progress"]
     flags += ["--num_epochs", "2", "--checkpoint_every_steps", "7", "--num_devices", "2"]
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+    xla_flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2".strip()
+    env = {**os.environ, "XLA_FLAGS": xla_flags, "JAX_PLATFORMS": "cpu"}
     done = subprocess.run(
         [sys.executable, "-m", "rnn_jax.cli", "lm", *flags, "--workdir", str(tmp_path / "two")],
         env=env,

@@ -11,9 +11,6 @@ from rnn_jax.errors import ConfigError
 from rnn_jax.studies.next_word import lm_speed
 from tests.lm_fixture import write_tiny_lm_imdb
 
-# pytest-xdist (`-n 2 --dist loadgroup`, the README's test command): this module's tests share
-# module-scoped fixtures, so they run in one worker and build each fixture once.
-pytestmark = pytest.mark.xdist_group("test_studies_lm_speed")
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 

@@ -12,9 +12,6 @@ from rnn_jax.studies.next_word import lm_table
 from rnn_jax.training import runs
 from tests.lm_fixture import write_tiny_lm_imdb
 
-# pytest-xdist (`-n 2 --dist loadgroup`, the README's test command): this module's tests share
-# module-scoped fixtures, so they run in one worker and build each fixture once.
-pytestmark = pytest.mark.xdist_group("test_studies_lm_table")
 
 
 @pytest.fixture(scope="module")

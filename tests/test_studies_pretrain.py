@@ -31,9 +31,6 @@ from rnn_jax.training import checkpoints, loop, runs
 from tests.imdb_fixture import TINY_CONFIG, tiny_flags
 from tests.lm_fixture import write_tiny_lm_imdb
 
-# pytest-xdist (`-n 2 --dist loadgroup`, the README's test command): this module's tests share
-# module-scoped fixtures, so they run in one worker and build each fixture once.
-pytestmark = pytest.mark.xdist_group("test_studies_pretrain")
 
 SIZES = {"vocab_size": 30, "embedding_size": 8, "hidden_size": 8}
 STEPS_PER_EPOCH = 6  # 48 training reviews, batch 8

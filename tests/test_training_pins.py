@@ -20,9 +20,6 @@ from rnn_jax.studies.sentiment.imdb import TrainConfig, train_and_evaluate
 from rnn_jax.training import runs
 from tests.imdb_fixture import write_tiny_imdb
 
-# pytest-xdist (`-n 2 --dist loadgroup`, the README's test command): this module's tests share
-# module-scoped fixtures, so they run in one worker and build each fixture once.
-pytestmark = pytest.mark.xdist_group("test_training_pins")
 
 PINS = json.loads((Path(__file__).parent / "data" / "training_pins.json").read_text())
 EPOCH_KEYS = ("train_loss", "train_accuracy", "validation_loss", "validation_accuracy", "best_epoch", "step")
