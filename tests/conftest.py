@@ -11,7 +11,9 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # CPU against 53 s) and changes results only at float rounding. Your own XLA_FLAGS are kept and
 # extended; one that names a level (for example --xla_backend_optimization_level=3) wins.
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
+    ).strip()
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_TFDS = REPO_ROOT.parent / "shared" / "tfds"

@@ -12,7 +12,6 @@ from rnn_jax import cli
 from rnn_jax.errors import ConfigError, RunFolderError
 from tests.imdb_fixture import tiny_flags, write_tiny_imdb
 
-
 TINY = [*tiny_flags(), "--no_progress"]
 
 

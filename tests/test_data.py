@@ -9,7 +9,6 @@ from rnn_jax.data import imdb as data
 from tests.imdb_fixture import write_tiny_imdb
 
 
-
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
     return write_tiny_imdb(tmp_path_factory.mktemp("tfds"), num_train=120, num_test=40)

@@ -25,7 +25,6 @@ from rnn_jax.core.cells import init_simple_rnn, simple_rnn_step
 from rnn_jax.core.unroll import unroll
 from rnn_jax.training import distributed
 
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SUBPROCESS_TIMEOUT = 90  # seconds, hard limit of every subprocess (they take a few seconds)
 TOY_BATCH_SIZE = 16

@@ -13,7 +13,6 @@ from rnn_jax.data.tokenizer import OOV_ID, build_vocabulary, split_words, tokeni
 from rnn_jax.errors import ConfigError
 from tests.lm_fixture import write_tiny_lm_imdb
 
-
 EVAL = {"num_validation": 12, "num_test": 15}
 
 

@@ -19,7 +19,6 @@ from rnn_jax.errors import ConfigError, TrainingInterrupted
 from rnn_jax.training import distributed, loop, runs
 from tests.imdb_fixture import tiny_flags, write_tiny_imdb
 
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ROWS, WINDOW, COLUMNS = 4, 5, 60  # a stream cut into ROWS rows, read in windows of WINDOW steps
 

@@ -11,7 +11,6 @@ from rnn_jax.errors import ConfigError
 from rnn_jax.models import ngram
 from rnn_jax.models.ngram import KneserNeyModel, UnigramModel, discounts_from_counts
 
-
 V = 25  # ids 20 .. 24 never occur in the toy corpus
 
 

@@ -12,7 +12,6 @@ from rnn_jax.errors import ConfigError
 from rnn_jax.models.language_model import LanguageModel, init_params, token_losses
 from rnn_jax.studies.next_word import context_usage as cu
 
-
 V = 23
 
 

@@ -30,7 +30,6 @@ from rnn_jax.studies.sentiment.imdb import (
 from rnn_jax.training import runs
 from tests.imdb_fixture import TINY_CONFIG, tiny_flags, write_tiny_imdb
 
-
 TIMING_KEYS = {
     "epoch_seconds",
     "epoch_seconds_all",

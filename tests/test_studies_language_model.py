@@ -19,7 +19,6 @@ from rnn_jax.training import loop, runs
 from tests.lm_fixture import write_tiny_lm_imdb
 
 
-
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("tfds")

@@ -11,7 +11,6 @@ from rnn_jax.errors import ConfigError
 from rnn_jax.studies.next_word import lm_speed
 from tests.lm_fixture import write_tiny_lm_imdb
 
-
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 
 

@@ -13,7 +13,6 @@ from rnn_jax.training import runs
 from tests.lm_fixture import write_tiny_lm_imdb
 
 
-
 @pytest.fixture(scope="module")
 def finished_runs(tmp_path_factory):
     data = tmp_path_factory.mktemp("tfds")

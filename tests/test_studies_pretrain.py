@@ -31,7 +31,6 @@ from rnn_jax.training import checkpoints, loop, runs
 from tests.imdb_fixture import TINY_CONFIG, tiny_flags
 from tests.lm_fixture import write_tiny_lm_imdb
 
-
 SIZES = {"vocab_size": 30, "embedding_size": 8, "hidden_size": 8}
 STEPS_PER_EPOCH = 6  # 48 training reviews, batch 8
 

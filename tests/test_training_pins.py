@@ -20,7 +20,6 @@ from rnn_jax.studies.sentiment.imdb import TrainConfig, train_and_evaluate
 from rnn_jax.training import runs
 from tests.imdb_fixture import write_tiny_imdb
 
-
 PINS = json.loads((Path(__file__).parent / "data" / "training_pins.json").read_text())
 EPOCH_KEYS = ("train_loss", "train_accuracy", "validation_loss", "validation_accuracy", "best_epoch", "step")
 
