@@ -19,6 +19,7 @@ import functools
 import os
 import platform
 import random
+import shlex
 import statistics
 import sys
 import time
@@ -788,7 +789,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     config = parse_config(BenchmarkConfig, argv, **(SMOKE if smoke else {}))
     if config.config:
         parse_shape(config.config)
-    command = "python experiments/benchmark_unroll.py " + " ".join(argv)
+    command = shlex.join(["python", "experiments/benchmark_unroll.py", *argv])  # quotes empty values
     results = run(config, command.strip())
     out = runs.make_workdir(config.out)
     runs.save_config(out, config)
