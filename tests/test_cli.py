@@ -123,5 +123,7 @@ def test_no_readable_checkpoint_prints_warnings_and_one_error_no_traceback(finis
     )
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
-    assert all(line.startswith("warning: checkpoint ") for line in lines[:-1]) and len(lines) >= 2
+    assert all(line.startswith("warning: checkpoint ") for line in lines[:-1]) and len(lines) >= 2, (
+        result.stderr
+    )
     assert lines[-1].startswith("error: cannot resume") and "no checkpoint can be read" in lines[-1]

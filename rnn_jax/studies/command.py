@@ -105,6 +105,15 @@ def parse_flags(
     return [cls(**{f.name: values[f.name] for f in dataclasses.fields(cls)}) for cls in classes]
 
 
+def flag(default: Any, help: str, choices: Sequence[str] | None = None) -> Any:
+    """A config dataclass field that `parse_flags` turns into `--name`: its default, its `--help` text
+    and, when given, the values it accepts."""
+    metadata: dict[str, Any] = {"help": help}
+    if choices:
+        metadata["choices"] = choices
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 def parse_config(
     config_cls: type[Config],
     argv: Sequence[str] | None = None,

@@ -44,7 +44,7 @@ from rnn_jax.core.unroll import unroll
 from rnn_jax.data.long_memory import Batch, TaskSpec, make_batch, sample_gaps
 from rnn_jax.errors import ConfigError
 from rnn_jax.studies import plots
-from rnn_jax.studies.command import run_experiment
+from rnn_jax.studies.command import flag, run_experiment
 from rnn_jax.training import runs
 
 CELLS = ("simple_rnn", "lstm", "gru")
@@ -295,39 +295,32 @@ def largest_gap_reaching(accuracies: dict[int, float], threshold: float = 0.9) -
 # ----------------------------------------------------------------------------- the sweep
 
 
-def _field(default, help, choices=None):
-    metadata = {"help": help}
-    if choices:
-        metadata["choices"] = choices
-    return dataclasses.field(default=default, metadata=metadata)
-
-
 @dataclasses.dataclass(frozen=True)
 class LongMemoryConfig:
     """Test accuracy against the answer-to-query gap k, per recurrent cell."""
 
-    workdir: str = _field("runs/long_memory", "output folder")
-    cells: str = _field("simple_rnn,lstm,gru", "comma-separated cells to compare")
-    gaps: str = _field(
+    workdir: str = flag("runs/long_memory", "output folder")
+    cells: str = flag("simple_rnn,lstm,gru", "comma-separated cells to compare")
+    gaps: str = flag(
         "1,2,5,10,15,20,25,30,40,50,60,80,100,120", "comma-separated gaps k (1 = the short-term case)"
     )
-    num_seeds: int = _field(1, "independent runs per (cell, gap); accuracy is their mean")
-    hidden_size: int = _field(32, "H, the state size (the lecture's 32)")
-    num_answers: int = _field(8, "answer classes; chance = 1 / num_answers")
-    num_fillers: int = _field(16, "filler words (distractors are fillers or answer words)")
-    batch_size: int = _field(64, "fresh sequences per training step")
-    learning_rate: float = _field(3e-3, "Adam learning rate")
-    max_steps: int = _field(4000, "training budget per (cell, gap, seed)")
-    steps_per_chunk: int = _field(50, "steps per jitted chunk (progress and early-stop granularity)")
-    target_accuracy: float = _field(0.99, "stop training once a chunk's training accuracy reaches this")
-    keep_bias: float = _field(1.0, "LSTM forget-gate bias and minus the GRU update-gate bias at init")
-    train_gaps: str = _field(
+    num_seeds: int = flag(1, "independent runs per (cell, gap); accuracy is their mean")
+    hidden_size: int = flag(32, "H, the state size (the lecture's 32)")
+    num_answers: int = flag(8, "answer classes; chance = 1 / num_answers")
+    num_fillers: int = flag(16, "filler words (distractors are fillers or answer words)")
+    batch_size: int = flag(64, "fresh sequences per training step")
+    learning_rate: float = flag(3e-3, "Adam learning rate")
+    max_steps: int = flag(4000, "training budget per (cell, gap, seed)")
+    steps_per_chunk: int = flag(50, "steps per jitted chunk (progress and early-stop granularity)")
+    target_accuracy: float = flag(0.99, "stop training once a chunk's training accuracy reaches this")
+    keep_bias: float = flag(1.0, "LSTM forget-gate bias and minus the GRU update-gate bias at init")
+    train_gaps: str = flag(
         "curriculum", "training gaps: k only, uniform in [1, k], or a curriculum 1 -> k", choices=TRAIN_GAPS
     )
-    curriculum_steps: int = _field(1000, "steps over which the curriculum's largest gap rises to k")
-    num_test: int = _field(1024, "fresh test sequences per (cell, gap, seed)")
-    threshold: float = _field(0.9, "report the largest gap whose mean test accuracy reaches this")
-    seed: int = _field(0, "base seed (run s of a (cell, gap) uses fold_in(seed, gap, s))")
+    curriculum_steps: int = flag(1000, "steps over which the curriculum's largest gap rises to k")
+    num_test: int = flag(1024, "fresh test sequences per (cell, gap, seed)")
+    threshold: float = flag(0.9, "report the largest gap whose mean test accuracy reaches this")
+    seed: int = flag(0, "base seed (run s of a (cell, gap) uses fold_in(seed, gap, s))")
 
 
 SMOKE = {

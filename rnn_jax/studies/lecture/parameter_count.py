@@ -18,23 +18,19 @@ import jax
 
 import rnn_jax
 from rnn_jax.studies import plots as analysis_plots
-from rnn_jax.studies.command import run_experiment
+from rnn_jax.studies.command import flag, run_experiment
 from rnn_jax.training import runs
-
-
-def _field(default, help):
-    return dataclasses.field(default=default, metadata={"help": help})
 
 
 @dataclasses.dataclass(frozen=True)
 class ParameterCountConfig:
     """Parameters of the lecture's Simple RNN (and LSTM, GRU, the IMDB classifier) for its sizes."""
 
-    workdir: str = _field("runs/parameter_count", "output folder")
-    input_size: int = _field(32, "shape(x): the word-vector (embedding) size")
-    hidden_size: int = _field(32, "shape(h): the state size")
-    vocab_size: int = _field(10_000, "words of the IMDB classifier's vocabulary (plus padding and OOV ids)")
-    seq_len: int = _field(500, "words per review of the IMDB classifier (does not change the count)")
+    workdir: str = flag("runs/parameter_count", "output folder")
+    input_size: int = flag(32, "shape(x): the word-vector (embedding) size")
+    hidden_size: int = flag(32, "shape(h): the state size")
+    vocab_size: int = flag(10_000, "words of the IMDB classifier's vocabulary (plus padding and OOV ids)")
+    seq_len: int = flag(500, "words per review of the IMDB classifier (does not change the count)")
 
 
 SMOKE = {"input_size": 3, "hidden_size": 2, "vocab_size": 20, "seq_len": 5}

@@ -43,7 +43,7 @@ from pathlib import Path
 import jax
 
 from rnn_jax.errors import ConfigError
-from rnn_jax.studies.command import parse_config
+from rnn_jax.studies.command import flag, parse_config
 from rnn_jax.studies.lecture import long_memory, parameter_count, vanishing_gradients, why_tanh
 from rnn_jax.studies.next_word import language_model
 from rnn_jax.studies.sentiment.imdb import TrainConfig, train_and_evaluate
@@ -63,30 +63,24 @@ PUBLISHED = [
 ]
 
 
-def _field(default, help):
-    return dataclasses.field(default=default, metadata={"help": help})
-
-
 @dataclasses.dataclass(frozen=True)
 class LectureConfig:
     """Runs every demonstration of the Simple RNN lecture and writes one Markdown report."""
 
-    workdir: str = _field("runs/lecture", "output folder of the report and of every stage's run folder")
-    quick: bool = _field(False, "small settings that finish in <= 3 minutes on 2 CPU cores")
-    smoke: bool = _field(False, "tiny settings for the tests (seconds; needs a tiny --data_dir for IMDB)")
-    data_dir: str | None = _field(
+    workdir: str = flag("runs/lecture", "output folder of the report and of every stage's run folder")
+    quick: bool = flag(False, "small settings that finish in <= 3 minutes on 2 CPU cores")
+    smoke: bool = flag(False, "tiny settings for the tests (seconds; needs a tiny --data_dir for IMDB)")
+    data_dir: str | None = flag(
         None,
         "TFDS data dir holding imdb_reviews (None: $TFDS_DATA_DIR, "
         "else ../shared/tfds when prepared, else ~/tensorflow_datasets)",
     )
-    imdb: bool = _field(True, "run the IMDB stages (--no-imdb skips them)")
-    imdb_simple_rnn_run: str | None = _field(
+    imdb: bool = flag(True, "run the IMDB stages (--no-imdb skips them)")
+    imdb_simple_rnn_run: str | None = flag(
         None, "reuse this finished IMDB Simple RNN run folder instead of training one"
     )
-    imdb_lstm_run: str | None = _field(
-        None, "reuse this finished IMDB LSTM run folder instead of training one"
-    )
-    seed: int = _field(0, "seed of every stage")
+    imdb_lstm_run: str | None = flag(None, "reuse this finished IMDB LSTM run folder instead of training one")
+    seed: int = flag(0, "seed of every stage")
 
 
 # ----------------------------------------------------------------------------- stage settings

@@ -27,37 +27,33 @@ import rnn_jax
 from rnn_jax.core import analysis
 from rnn_jax.errors import ConfigError
 from rnn_jax.studies import plots as analysis_plots
-from rnn_jax.studies.command import run_experiment
+from rnn_jax.studies.command import flag, run_experiment
 from rnn_jax.training import runs
 
 REPORT_STEPS = (1, 2, 10, 50, 100, 200, 500, 1000)
-
-
-def _field(default, help):
-    return dataclasses.field(default=default, metadata={"help": help})
 
 
 @dataclasses.dataclass(frozen=True)
 class VanishingGradientsConfig:
     """||dh_t/dx_1|| against t for Simple RNNs, an LSTM, a GRU and the IMDB-trained Simple RNN."""
 
-    workdir: str = _field("runs/vanishing_gradients", "output folder")
-    input_size: int = _field(32, "F, size of x_t (the lecture's word vectors: 32)")
-    hidden_size: int = _field(32, "H, size of the state (the lecture's 32)")
-    seq_len: int = _field(500, "T, steps of the sequence (the lecture's 100 and beyond)")
-    radii: str = _field("0.5,0.9,1.0,1.5,3.0", "comma-separated spectral radii of the Simple RNN's A_h")
-    gated_cells: bool = _field(True, "also an LSTM and a GRU at their default initialisation")
-    imdb_run: str | None = _field(
+    workdir: str = flag("runs/vanishing_gradients", "output folder")
+    input_size: int = flag(32, "F, size of x_t (the lecture's word vectors: 32)")
+    hidden_size: int = flag(32, "H, size of the state (the lecture's 32)")
+    seq_len: int = flag(500, "T, steps of the sequence (the lecture's 100 and beyond)")
+    radii: str = flag("0.5,0.9,1.0,1.5,3.0", "comma-separated spectral radii of the Simple RNN's A_h")
+    gated_cells: bool = flag(True, "also an LSTM and a GRU at their default initialisation")
+    imdb_run: str | None = flag(
         "runs/imdb/simple_rnn_seed0", "run folder of a trained IMDB Simple RNN (None: skip; missing: say so)"
     )
-    imdb_lstm_run: str | None = _field(
+    imdb_lstm_run: str | None = flag(
         "runs/imdb/lstm_seed0", "run folder of a trained IMDB LSTM (None: skip; missing: say so)"
     )
-    data_dir: str | None = _field(
+    data_dir: str | None = flag(
         None, "TFDS data dir for the review fed to the IMDB models (None: $TFDS_DATA_DIR or ../shared/tfds)"
     )
-    float64: bool = _field(True, "compute in float64 (float32 underflows to 0 near 1e-45)")
-    seed: int = _field(0, "seed of the parameters and of the random inputs")
+    float64: bool = flag(True, "compute in float64 (float32 underflows to 0 near 1e-45)")
+    seed: int = flag(0, "seed of the parameters and of the random inputs")
 
 
 SMOKE = {

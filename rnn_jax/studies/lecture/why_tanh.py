@@ -22,24 +22,20 @@ import numpy as np
 from rnn_jax.core import analysis
 from rnn_jax.errors import ConfigError
 from rnn_jax.studies import plots as analysis_plots
-from rnn_jax.studies.command import run_experiment
+from rnn_jax.studies.command import flag, run_experiment
 from rnn_jax.training import runs
-
-
-def _field(default, help):
-    return dataclasses.field(default=default, metadata={"help": help})
 
 
 @dataclasses.dataclass(frozen=True)
 class WhyTanhConfig:
     """Zero inputs, h_t = act(A_h h_{t-1}) with spectral radius 0.9 and 1.2, with and without tanh."""
 
-    workdir: str = _field("runs/why_tanh", "output folder")
-    hidden_size: int = _field(32, "H, size of the state (the lecture's 32)")
-    radii: str = _field("0.9,1.2", "comma-separated spectral radii of the recurrent matrix")
-    num_steps: int = _field(100, "the lecture's horizon: compare ||h_t|| / ||h_0|| with radius^t here")
-    overflow_steps: int = _field(1000, "steps of the float32 run that looks for the overflow to inf / NaN")
-    seed: int = _field(0, "seed of the orthogonal matrix and of h_0")
+    workdir: str = flag("runs/why_tanh", "output folder")
+    hidden_size: int = flag(32, "H, size of the state (the lecture's 32)")
+    radii: str = flag("0.9,1.2", "comma-separated spectral radii of the recurrent matrix")
+    num_steps: int = flag(100, "the lecture's horizon: compare ||h_t|| / ||h_0|| with radius^t here")
+    overflow_steps: int = flag(1000, "steps of the float32 run that looks for the overflow to inf / NaN")
+    seed: int = flag(0, "seed of the orthogonal matrix and of h_0")
 
 
 SMOKE = {"hidden_size": 4, "num_steps": 100, "overflow_steps": 600}

@@ -37,7 +37,7 @@ import numpy as np
 from rnn_jax.core import cells
 from rnn_jax.core.unroll import unroll
 from rnn_jax.errors import ConfigError, ResumeError
-from rnn_jax.studies.command import run_experiment
+from rnn_jax.studies.command import flag, run_experiment
 from rnn_jax.studies.memory import train
 from rnn_jax.training import runs
 
@@ -103,40 +103,33 @@ def published_lines(task: str) -> list[str]:
     return [f"- {train.CELL_LABELS[cell]}, T = {t}: {text}" for t, cell, text in rows]
 
 
-def _field(default, help, choices=None):
-    metadata = {"help": help}
-    if choices:
-        metadata["choices"] = choices
-    return dataclasses.field(default=default, metadata=metadata)
-
-
 @dataclasses.dataclass(frozen=True)
 class MemoryConfig:
     """Adding problem or copy task: every cell at every length T, trained and tested on fresh data."""
 
-    task: str = _field("adding", "the benchmark", choices=train.TASKS)
-    workdir: str = _field("runs/memory", "output folder (one subfolder per task, results.json for both)")
-    cells: str = _field("simple_rnn,irnn,lstm,gru", "comma-separated cells of this run")
-    lengths: str = _field("", "comma-separated T (default: adding 50..1000, copy 10..500)")
-    hidden_sizes: str = _field(
+    task: str = flag("adding", "the benchmark", choices=train.TASKS)
+    workdir: str = flag("runs/memory", "output folder (one subfolder per task, results.json for both)")
+    cells: str = flag("simple_rnn,irnn,lstm,gru", "comma-separated cells of this run")
+    lengths: str = flag("", "comma-separated T (default: adding 50..1000, copy 10..500)")
+    hidden_sizes: str = flag(
         "simple_rnn=128,irnn=128,lstm=64,gru=64", "H per cell (about 17k parameters each but the GRU's 13k)"
     )
-    learning_rates: str = _field("simple_rnn=1e-3,irnn=1e-4,lstm=1e-3,gru=1e-3", "learning rate per cell")
-    optimizer: str = _field("adam", "optimiser after clipping", choices=train.OPTIMIZERS)
-    batch_size: int = _field(20, "fresh sequences per step (Arjovsky et al. 2016)")
-    max_grad_norm: float = _field(1.0, "global-norm gradient clipping")
-    max_steps: int = _field(20_000, "step budget per (cell, T)")
-    steps_per_chunk: int = _field(200, "optimiser steps per jitted call, between validations")
-    num_validation: int = _field(500, "fixed validation sequences (early stop once solved)")
-    num_test: int = _field(2000, "fresh test sequences for the reported metric")
-    adding_threshold: float = _field(0.01, "adding is solved at test MSE <= this")
-    copy_fraction: float = _field(0.1, "copy is solved at cross-entropy <= this fraction of the baseline")
-    num_gradient_sequences: int = _field(8, "test sequences for the median |d h_T / d x_1|")
-    save_every_seconds: float = _field(60.0, "how often a running (cell, T) saves its state")
-    report_only: bool = _field(
+    learning_rates: str = flag("simple_rnn=1e-3,irnn=1e-4,lstm=1e-3,gru=1e-3", "learning rate per cell")
+    optimizer: str = flag("adam", "optimiser after clipping", choices=train.OPTIMIZERS)
+    batch_size: int = flag(20, "fresh sequences per step (Arjovsky et al. 2016)")
+    max_grad_norm: float = flag(1.0, "global-norm gradient clipping")
+    max_steps: int = flag(20_000, "step budget per (cell, T)")
+    steps_per_chunk: int = flag(200, "optimiser steps per jitted call, between validations")
+    num_validation: int = flag(500, "fixed validation sequences (early stop once solved)")
+    num_test: int = flag(2000, "fresh test sequences for the reported metric")
+    adding_threshold: float = flag(0.01, "adding is solved at test MSE <= this")
+    copy_fraction: float = flag(0.1, "copy is solved at cross-entropy <= this fraction of the baseline")
+    num_gradient_sequences: int = flag(8, "test sequences for the median |d h_T / d x_1|")
+    save_every_seconds: float = flag(60.0, "how often a running (cell, T) saves its state")
+    report_only: bool = flag(
         False, "train nothing: rewrite results.json, table.md and the plots from the records"
     )
-    seed: int = _field(0, "base seed: (cell, T) trains from fold_in(seed, T)")
+    seed: int = flag(0, "base seed: (cell, T) trains from fold_in(seed, T)")
 
 
 SMOKE = {

@@ -42,7 +42,7 @@ from rnn_jax.models import ngram
 from rnn_jax.models.adaptive_softmax import cluster_capacities
 from rnn_jax.models.language_model import SOFTMAXES, LanguageModel
 from rnn_jax.models.language_model import init_params as init_lm_params
-from rnn_jax.studies.command import parse_flags
+from rnn_jax.studies.command import flag, parse_flags
 from rnn_jax.training import checkpoints, distributed, loop, runs
 
 RNN_MODELS = ("simple_rnn", "lstm", "gru")
@@ -53,58 +53,51 @@ VOCAB_FILE = "vocab.json"
 RESUMABLE_CHANGES = ("data_dir", "download", "num_devices")
 
 
-def _field(default: Any, help: str, choices: tuple | None = None) -> Any:
-    metadata = {"help": help, **({"choices": choices} if choices else {})}
-    return dataclasses.field(default=default, metadata=metadata)
-
-
 @dataclasses.dataclass(frozen=True)
 class LMConfig:
     """A language model of the IMDB reviews' text: an RNN (stateful truncated BPTT) or n-gram counts."""
 
-    model: str = _field("simple_rnn", "which model", MODELS)
-    vocab_size: int = _field(10_000, "most frequent training words kept (+ end-of-review and OOV ids)")
-    embedding_size: int = _field(256, "E, size of the word vectors")
-    hidden_size: int = _field(256, "H, size of each layer's state")
-    num_layers: int = _field(1, "recurrent layers")
+    model: str = flag("simple_rnn", "which model", MODELS)
+    vocab_size: int = flag(10_000, "most frequent training words kept (+ end-of-review and OOV ids)")
+    embedding_size: int = flag(256, "E, size of the word vectors")
+    hidden_size: int = flag(256, "H, size of each layer's state")
+    num_layers: int = flag(1, "recurrent layers")
     # 0.5, not the core's 1.0: at radius 1 Adam drives the 256-unit Simple RNN's carried state into a
     # chaotic regime (validation perplexity 17,404 after 300 steps against 339 at 0.5; results/lm/init/).
-    recurrent_scale: float = _field(0.5, "spectral radius of the recurrent weights A_h at initialisation")
-    tie_embeddings: bool = _field(False, "the output layer reuses the embedding table (needs H = E)")
-    softmax: str = _field(
+    recurrent_scale: float = flag(0.5, "spectral radius of the recurrent weights A_h at initialisation")
+    tie_embeddings: bool = flag(False, "the output layer reuses the embedding table (needs H = E)")
+    softmax: str = flag(
         "adaptive", "output layer: the adaptive softmax (exact, cheaper) or the full softmax", SOFTMAXES
     )
-    cutoffs: tuple[int, ...] = _field((2000, 6000), "the adaptive softmax's cluster boundaries (ids)")
-    div_value: float = _field(4.0, "the adaptive softmax's projection divisor per cluster")
-    dropout: float = _field(0.0, "dropout on the word vectors and the layers' outputs while training")
+    cutoffs: tuple[int, ...] = flag((2000, 6000), "the adaptive softmax's cluster boundaries (ids)")
+    div_value: float = flag(4.0, "the adaptive softmax's projection divisor per cluster")
+    dropout: float = flag(0.0, "dropout on the word vectors and the layers' outputs while training")
     # False (PyTorch's example): the state runs on across reviews. True: each review is read from a
     # zero state, in training and evaluation (the quick lecture's fix; docs/language_model.md).
-    reset_at_review_end: bool = _field(False, "zero the state at each end-of-review token")
-    optimizer: str = _field(
-        "adam", "Optax optimizer (sgd as in PyTorch's example, with clipping)", OPTIMIZERS
-    )
-    learning_rate: float = _field(1e-3, "learning rate")
-    clip_norm: float | None = _field(1.0, "clip gradients to this global norm (None: no clipping)")
-    batch_size: int = _field(32, "B, rows the training stream is cut into (one window of each per step)")
-    window: int = _field(35, "K, tokens per BPTT window (the gradient is cut between windows)")
-    eval_batch_size: int = _field(10, "rows of the validation and test streams")
-    num_epochs: int = _field(1, "passes over the training stream")
-    patience: int | None = _field(None, "stop after this many epochs without a lower validation perplexity")
-    checkpoint_every_steps: int = _field(500, "also checkpoint every this many steps (0: epoch ends only)")
-    seed: int = _field(0, "seed of the initial parameters and dropout")
-    split_seed: int = _field(0, "seed of the validation / test slices of TFDS's test split")
-    ngram_order: int = _field(3, "n of the Kneser-Ney model (3 = trigram)")
-    max_train_tokens: int | None = _field(None, "use only the first N training tokens (quick runs)")
-    max_train_reviews: int | None = _field(None, "read only the first N training reviews (smoke runs)")
-    max_eval_reviews: int | None = _field(None, "use only the first N validation and test reviews")
-    num_validation: int = _field(lm_corpus.NUM_VALIDATION, "reviews of TFDS's test split for validation")
-    num_test: int = _field(lm_corpus.NUM_TEST, "reviews of TFDS's test split for the test perplexity")
-    data_dir: str | None = _field(
+    reset_at_review_end: bool = flag(False, "zero the state at each end-of-review token")
+    optimizer: str = flag("adam", "Optax optimizer (sgd as in PyTorch's example, with clipping)", OPTIMIZERS)
+    learning_rate: float = flag(1e-3, "learning rate")
+    clip_norm: float | None = flag(1.0, "clip gradients to this global norm (None: no clipping)")
+    batch_size: int = flag(32, "B, rows the training stream is cut into (one window of each per step)")
+    window: int = flag(35, "K, tokens per BPTT window (the gradient is cut between windows)")
+    eval_batch_size: int = flag(10, "rows of the validation and test streams")
+    num_epochs: int = flag(1, "passes over the training stream")
+    patience: int | None = flag(None, "stop after this many epochs without a lower validation perplexity")
+    checkpoint_every_steps: int = flag(500, "also checkpoint every this many steps (0: epoch ends only)")
+    seed: int = flag(0, "seed of the initial parameters and dropout")
+    split_seed: int = flag(0, "seed of the validation / test slices of TFDS's test split")
+    ngram_order: int = flag(3, "n of the Kneser-Ney model (3 = trigram)")
+    max_train_tokens: int | None = flag(None, "use only the first N training tokens (quick runs)")
+    max_train_reviews: int | None = flag(None, "read only the first N training reviews (smoke runs)")
+    max_eval_reviews: int | None = flag(None, "use only the first N validation and test reviews")
+    num_validation: int = flag(lm_corpus.NUM_VALIDATION, "reviews of TFDS's test split for validation")
+    num_test: int = flag(lm_corpus.NUM_TEST, "reviews of TFDS's test split for the test perplexity")
+    data_dir: str | None = flag(
         None, "TFDS data directory (None: $TFDS_DATA_DIR, else ~/tensorflow_datasets)"
     )
-    download: bool = _field(True, "download and prepare imdb_reviews with TFDS when it is missing")
-    context_positions: int = _field(500, "test positions of the context-usage measurements (0: none)")
-    num_devices: int | None = _field(
+    download: bool = flag(True, "download and prepare imdb_reviews with TFDS when it is missing")
+    context_positions: int = flag(500, "test positions of the context-usage measurements (0: none)")
+    num_devices: int | None = flag(
         None, "devices in the data-parallel mesh (None: all); must divide batch_size"
     )
 

@@ -36,7 +36,7 @@ import jax
 import numpy as np
 
 from rnn_jax.errors import ConfigError
-from rnn_jax.studies.command import run_experiment
+from rnn_jax.studies.command import flag, run_experiment
 from rnn_jax.studies.next_word import language_model as lm
 from rnn_jax.training import loop, runs
 
@@ -44,36 +44,30 @@ PEERS = ("rnn_jax", "torch")
 TORCH_CELLS = ("simple_rnn", "lstm", "gru")
 
 
-def _field(default: Any, help: str) -> Any:
-    return dataclasses.field(default=default, metadata={"help": help})
-
-
 @dataclasses.dataclass(frozen=True)
 class LMSpeedConfig:
     """Training tokens/s of rnn_jax's language models against PyTorch's word_language_model."""
 
-    workdir: str = _field("results/lm/speed", "folder for config.json, results.json, lm_speed.png")
-    models: tuple[str, ...] = _field(("simple_rnn", "lstm"), "cells to time")
-    softmaxes: tuple[str, ...] = _field(("full", "adaptive"), "output layers to time")
-    peers: tuple[str, ...] = _field(PEERS, "implementations to time")
-    batch_sizes: tuple[int, ...] = _field((32,), "B, rows read per step")
-    window: int = _field(35, "K, tokens per row per step")
-    embedding_size: int = _field(256, "E")
-    hidden_size: int = _field(256, "H")
-    vocab_size: int = _field(10_000, "words of the vocabulary (+ end-of-review and OOV)")
-    cutoffs: tuple[int, ...] = _field((2000, 6000), "the adaptive softmax's cluster boundaries")
-    div_value: float = _field(4.0, "the adaptive softmax's projection divisor")
-    tie_embeddings: bool = _field(
-        False, "full softmax: the output layer is the embedding table (needs H = E)"
-    )
-    steps: int = _field(20, "training steps per variant per round")
-    rounds: int = _field(5, "timed rounds (the median is reported)")
-    warmup_steps: int = _field(3, "untimed steps of each variant after compilation")
-    max_train_tokens: int = _field(1_000_000, "training tokens read (the windows come from them)")
-    max_train_reviews: int | None = _field(None, "read only the first N training reviews (smoke runs)")
-    data_dir: str | None = _field(None, "TFDS data directory (None: $TFDS_DATA_DIR)")
-    torch_threads: int = _field(0, "torch.set_num_threads (0: os.cpu_count(), as XLA's CPU backend)")
-    seed: int = _field(0, "seed of the parameters and of the order of the variants in each round")
+    workdir: str = flag("results/lm/speed", "folder for config.json, results.json, lm_speed.png")
+    models: tuple[str, ...] = flag(("simple_rnn", "lstm"), "cells to time")
+    softmaxes: tuple[str, ...] = flag(("full", "adaptive"), "output layers to time")
+    peers: tuple[str, ...] = flag(PEERS, "implementations to time")
+    batch_sizes: tuple[int, ...] = flag((32,), "B, rows read per step")
+    window: int = flag(35, "K, tokens per row per step")
+    embedding_size: int = flag(256, "E")
+    hidden_size: int = flag(256, "H")
+    vocab_size: int = flag(10_000, "words of the vocabulary (+ end-of-review and OOV)")
+    cutoffs: tuple[int, ...] = flag((2000, 6000), "the adaptive softmax's cluster boundaries")
+    div_value: float = flag(4.0, "the adaptive softmax's projection divisor")
+    tie_embeddings: bool = flag(False, "full softmax: the output layer is the embedding table (needs H = E)")
+    steps: int = flag(20, "training steps per variant per round")
+    rounds: int = flag(5, "timed rounds (the median is reported)")
+    warmup_steps: int = flag(3, "untimed steps of each variant after compilation")
+    max_train_tokens: int = flag(1_000_000, "training tokens read (the windows come from them)")
+    max_train_reviews: int | None = flag(None, "read only the first N training reviews (smoke runs)")
+    data_dir: str | None = flag(None, "TFDS data directory (None: $TFDS_DATA_DIR)")
+    torch_threads: int = flag(0, "torch.set_num_threads (0: os.cpu_count(), as XLA's CPU backend)")
+    seed: int = flag(0, "seed of the parameters and of the order of the variants in each round")
 
 
 SMOKE = {

@@ -52,7 +52,7 @@ from rnn_jax.data.tokenizer import (
 )
 from rnn_jax.errors import ConfigError, RunNotFoundError
 from rnn_jax.models.classifiers import MODELS, build_model, init_params
-from rnn_jax.studies.command import parse_flags
+from rnn_jax.studies.command import flag, parse_flags
 from rnn_jax.training import checkpoints, distributed, loop, runs
 
 logger = logging.getLogger(__name__)
@@ -80,99 +80,90 @@ RESUMABLE_CHANGES = (
 )
 
 
-def _field(default: Any, help: str, choices: tuple | None = None) -> Any:
-    metadata = {"help": help}
-    if choices:
-        metadata["choices"] = choices
-    return dataclasses.field(default=default, metadata=metadata)
-
-
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """IMDB sentiment classification: an embedding, a recurrence from rnn_jax, a logistic head."""
 
-    model: str = _field("simple_rnn", "which classifier", MODELS)
-    vocab_size: int = _field(
+    model: str = flag("simple_rnn", "which classifier", MODELS)
+    vocab_size: int = flag(
         10_000,
         "words in the vocabulary (the most frequent training words), "
         "besides the padding id 0 and the OOV id 1",
     )
-    seq_len: int = _field(500, "words kept per review: the LAST seq_len")
-    padding: str = _field(
+    seq_len: int = flag(500, "words kept per review: the LAST seq_len")
+    padding: str = flag(
         "post",
         "post: [w1 w2 0 0] and the RNN stops at the last real word (lengths); "
         "pre: [0 0 w1 w2], Keras' default, read without a mask",
         PADDINGS,
     )
-    embedding_size: int = _field(32, "E, size of the word vectors")
-    hidden_size: int = _field(32, "H, size of the RNN state")
-    num_layers: int = _field(2, "recurrent layers of the 'stacked' model (other models: 1)")
-    embedding_dropout: float = _field(0.0, "dropout rate on the word vectors while training")
-    optimizer: str = _field("rmsprop", "Optax optimizer (the lecture: RMSprop)", OPTIMIZERS)
-    learning_rate: float = _field(1e-3, "learning rate")
-    clip_norm: float | None = _field(None, "clip gradients to this global norm (None: no clipping)")
-    batch_size: int = _field(32, "training minibatch size")
-    num_epochs: int = _field(10, "maximum number of epochs")
-    patience: int | None = _field(
+    embedding_size: int = flag(32, "E, size of the word vectors")
+    hidden_size: int = flag(32, "H, size of the RNN state")
+    num_layers: int = flag(2, "recurrent layers of the 'stacked' model (other models: 1)")
+    embedding_dropout: float = flag(0.0, "dropout rate on the word vectors while training")
+    optimizer: str = flag("rmsprop", "Optax optimizer (the lecture: RMSprop)", OPTIMIZERS)
+    learning_rate: float = flag(1e-3, "learning rate")
+    clip_norm: float | None = flag(None, "clip gradients to this global norm (None: no clipping)")
+    batch_size: int = flag(32, "training minibatch size")
+    num_epochs: int = flag(10, "maximum number of epochs")
+    patience: int | None = flag(
         3, "stop after this many epochs without a better validation accuracy (None: never stop early)"
     )
-    seed: int = _field(0, "seed of the initial parameters, the minibatch order and dropout")
-    split_seed: int = _field(0, "seed of the 20,000 / 5,000 train / validation split")
-    num_validation: int = _field(5_000, "validation reviews held out of TFDS's 25,000 training reviews")
-    eval_batch_size: int = _field(500, "batch size for validation and test")
-    checkpoint_every_steps: int = _field(
+    seed: int = flag(0, "seed of the initial parameters, the minibatch order and dropout")
+    split_seed: int = flag(0, "seed of the 20,000 / 5,000 train / validation split")
+    num_validation: int = flag(5_000, "validation reviews held out of TFDS's 25,000 training reviews")
+    eval_batch_size: int = flag(500, "batch size for validation and test")
+    checkpoint_every_steps: int = flag(
         200, "also checkpoint every this many steps inside an epoch (0: only at the end of each epoch)"
     )
-    scan_unroll: int = _field(1, "time steps lax.scan unrolls per iteration (a speed knob)")
-    data_dir: str | None = _field(
+    scan_unroll: int = flag(1, "time steps lax.scan unrolls per iteration (a speed knob)")
+    data_dir: str | None = flag(
         None, "TFDS data directory (None: $TFDS_DATA_DIR, else ~/tensorflow_datasets)"
     )
-    download: bool = _field(
+    download: bool = flag(
         True,
         "download and prepare imdb_reviews with TFDS when it is missing "
         "(needs internet and the 'download' extra)",
     )
-    max_train_examples: int | None = _field(None, "use only this many training reviews (smoke runs)")
-    max_eval_examples: int | None = _field(
-        None, "use only this many validation and test reviews (smoke runs)"
-    )
+    max_train_examples: int | None = flag(None, "use only this many training reviews (smoke runs)")
+    max_eval_examples: int | None = flag(None, "use only this many validation and test reviews (smoke runs)")
     # Data parallelism over devices and processes (rnn_jax.distributed); batch sizes stay global.
-    num_devices: int | None = _field(
+    num_devices: int | None = flag(
         None,
         "devices in the data-parallel mesh, over all processes "
         "(None: every visible device); must divide batch_size",
     )
-    coordinator_address: str | None = _field(
+    coordinator_address: str | None = flag(
         None,
         "host:port of process 0 in a multi-process run (None: "
         "$JAX_COORDINATOR_ADDRESS, else auto-detected on "
         "SLURM/Open MPI/TPU, else a single process)",
     )
-    num_processes: int | None = _field(
+    num_processes: int | None = flag(
         None, "processes in a multi-process run (None: $JAX_NUM_PROCESSES or auto-detected)"
     )
-    process_id: int | None = _field(
+    process_id: int | None = flag(
         None, "this process's id in 0..num_processes-1 (None: $JAX_PROCESS_ID or auto-detected)"
     )
-    distributed_timeout: int = _field(
+    distributed_timeout: int = flag(
         120, "seconds to wait for the coordinator and the other processes before failing with a message"
     )
     # A pretrained start from a language-model run (studies.next_word.language_model) of the same sizes.
-    pretrained_lm: str | None = _field(
+    pretrained_lm: str | None = flag(
         None,
         "a finished RNN language-model run folder: the classifier encodes reviews with its vocabulary "
         "and starts the pretrained_parts from its best parameters (None: a random start)",
     )
-    pretrained_parts: str = _field(
+    pretrained_parts: str = flag(
         "embedding",
         "what to take from pretrained_lm besides its vocabulary: the word vectors, or those and the "
         "recurrence (embedding+rnn: the same cell, one layer); vocab: nothing else (a random start)",
         PRETRAINED_PARTS,
     )
-    freeze_embedding_epochs: int = _field(
+    freeze_embedding_epochs: int = flag(
         0, "the embedding gets no update during the first N epochs (needs pretrained_lm)"
     )
-    pretrained_lr_scale: float = _field(
+    pretrained_lr_scale: float = flag(
         1.0, "learning-rate multiplier of the pretrained parameters (needs pretrained_lm)"
     )
 

@@ -15,22 +15,18 @@ import os
 import time
 from pathlib import Path
 
-from rnn_jax.studies.command import parse_config
-
-
-def _field(default, help):
-    return dataclasses.field(default=default, metadata={"help": help})
+from rnn_jax.studies.command import flag, parse_config
 
 
 @dataclasses.dataclass(frozen=True)
 class TokenizerSpeedConfig:
     """Times the IMDB tokenizer on every labelled review."""
 
-    data_dir: str | None = _field(None, "TFDS data dir (default: $TFDS_DATA_DIR)")
-    vocab_size: int = _field(10_000, "words of the vocabulary built from the training reviews")
-    seq_len: int = _field(500, "ids per padded review")
-    repeats: int = _field(3, "timed repeats (the best is reported too)")
-    out: str | None = _field(None, "JSON file for the figures")
+    data_dir: str | None = flag(None, "TFDS data dir (default: $TFDS_DATA_DIR)")
+    vocab_size: int = flag(10_000, "words of the vocabulary built from the training reviews")
+    seq_len: int = flag(500, "ids per padded review")
+    repeats: int = flag(3, "timed repeats (the best is reported too)")
+    out: str | None = flag(None, "JSON file for the figures")
 
 
 def run(config: TokenizerSpeedConfig) -> dict:
