@@ -39,6 +39,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "rnn_jax.studies.sentiment.label_curve",
         "IMDB accuracy against labelled reviews, with and without a pretrained start",
     ),
+    "pretrained-start": (
+        "rnn_jax.studies.sentiment.pretrained_start",
+        "how far back a classifier's last state reads at step 0: random vs language-model starts",
+    ),
     "lm-speed": (
         "rnn_jax.studies.next_word.lm_speed",
         "language-model training tokens/s against PyTorch's example",

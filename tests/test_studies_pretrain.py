@@ -14,6 +14,7 @@ import jax
 import numpy as np
 import pytest
 
+from rnn_jax.core.initializers import spectral_radius
 from rnn_jax.data import lm_corpus
 from rnn_jax.data.imdb import load_imdb
 from rnn_jax.errors import ConfigError, RunNotFoundError
@@ -355,6 +356,15 @@ def _classifier_run(lm_runs, tmp_path):
         (None, {"freeze_embedding_epochs": 1}, ConfigError, "freeze_embedding_epochs needs pretrained_lm"),
         (None, {"pretrained_lr_scale": 0.1}, ConfigError, "pretrained_lr_scale needs pretrained_lm"),
         (None, {"pretrained_parts": "embedding+rnn"}, ConfigError, "pretrained_parts needs pretrained_lm"),
+        ("simple_rnn", {"pretrained_radius": 0.0}, ConfigError, "pretrained_radius must be > 0"),
+        ("simple_rnn", {"pretrained_radius": 1.0}, ConfigError, "needs model 'simple_rnn'"),  # embedding only
+        (
+            "lstm",
+            {"pretrained_radius": 1.0, "model": "lstm", "pretrained_parts": "embedding+rnn"},
+            ConfigError,
+            "needs model 'simple_rnn'",
+        ),
+        (None, {"pretrained_radius": 1.0}, ConfigError, "pretrained_radius needs pretrained_lm"),
     ],
 )
 def test_mismatches_are_clear_errors(lm_runs, tiny_dir, tmp_path, lm_name, changes, error, message):
@@ -380,6 +390,71 @@ def test_cli_prints_a_mismatch_as_one_line(lm_runs, tiny_dir, tmp_path, capsys):
     )
     err = capsys.readouterr().err.strip()
     assert code != 0 and len(err.splitlines()) == 1 and "embedding_size differs" in err, err
+
+
+# ----------------------------------------------------------------------------- a rescaled recurrence
+
+
+def test_pretrained_radius_rescales_the_start_of_a_run(lm_runs, tiny_dir, tmp_path):
+    """--pretrained_radius: A_h at step 0 has that spectral radius; A_x and b are the LM's; recorded."""
+    config = tiny_config(
+        tiny_dir, lm_runs["simple_rnn"], pretrained_parts="embedding+rnn", pretrained_radius=0.7, num_epochs=1
+    )
+    _, lm_params, _ = lm.load_run(lm_runs["simple_rnn"])
+    hidden = SIZES["hidden_size"]
+    _, _, state = _initial_state(config, load_pretrained(config))
+    a = state.params["rnn"]["A"]
+    assert spectral_radius(a[:, :hidden]) == pytest.approx(0.7, rel=1e-5)
+    np.testing.assert_array_equal(a[:, hidden:], lm_params["rnn"]["A"][:, hidden:])
+    _assert_same(state.params["rnn"]["b"], lm_params["rnn"]["b"])
+    train_and_evaluate(config, tmp_path / "run", progress=False)
+    recorded = json.loads((tmp_path / "run" / "results.json").read_text())["pretrained_lm"]
+    assert recorded["recurrent_radius"] == 0.7
+    assert recorded["lm_recurrent_radius"] == pytest.approx(
+        spectral_radius(lm_params["rnn"]["A"][:, :hidden])
+    )
+
+
+# ----------------------------------------------------------------------------- the step-0 reach study
+
+
+def test_pretrained_start_study_writes_every_start(lm_runs, tiny_dir, tmp_path):
+    """rnn_jax.studies.sentiment.pretrained_start on a finished language model (its math: its own tests)."""
+    from rnn_jax.studies.sentiment import pretrained_start
+
+    out = tmp_path / "reach"
+    flags = ["--pretrained_lm", str(lm_runs["simple_rnn"]), "--radii", "1.0,0.5", "--data_dir", str(tiny_dir)]
+    results = pretrained_start.main(["--smoke", *flags, "--no_download", "--out", str(out)])
+    names = ["random start", "language model", "language model, radius 1", "language model, radius 0.5"]
+    assert list(results["starts"]) == names
+    assert results["starts"]["language model, radius 0.5"]["recurrent_radius"] == pytest.approx(0.5, rel=1e-5)
+    for start in results["starts"].values():
+        assert len(start["median_norm"]) == pretrained_start.SMOKE["seq_len"]
+        assert np.all(np.isfinite(start["median_norm"]))
+    for name in ("results.json", "table.md", "reach.png", "config.json"):
+        assert (out / name).exists(), name
+    assert "language model, radius 0.5 | 0.50 |" in (out / "table.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "lm_name, flags, message",
+    [
+        ("simple_rnn", ["--radii", "1.0,x"], "radii: 'x' is not a number"),
+        ("simple_rnn", ["--radii", "-1"], "radii must be > 0"),
+        ("simple_rnn", ["--num_reviews", "1000"], "training reviews have at least"),
+        ("lstm", ["--radii", "1.0"], "rescales a Simple RNN's A_h"),
+        ("two_layers", [], "a one-layer"),
+        ("missing", [], "holds no run"),
+    ],
+)
+def test_pretrained_start_mistakes_are_one_line(lm_runs, tiny_dir, tmp_path, capsys, lm_name, flags, message):
+    from rnn_jax import cli
+
+    folder = lm_runs.get(lm_name, tmp_path / "nothing")
+    argv = ["pretrained-start", "--smoke", "--pretrained_lm", str(folder), "--data_dir", str(tiny_dir)]
+    code = cli.main([*argv, "--no_download", "--out", str(tmp_path / "out"), *flags])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and message in err, err
 
 
 # ----------------------------------------------------------------------------- no test review in the LM

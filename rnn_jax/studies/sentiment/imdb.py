@@ -42,6 +42,7 @@ import numpy as np
 import optax
 
 from rnn_jax.core.cells import num_params
+from rnn_jax.core.initializers import spectral_radius
 from rnn_jax.data.tokenizer import (
     NUM_SPECIAL_IDS,
     PADDINGS,
@@ -166,6 +167,11 @@ class TrainConfig:
     pretrained_lr_scale: float = flag(
         1.0, "learning-rate multiplier of the pretrained parameters (needs pretrained_lm)"
     )
+    pretrained_radius: float | None = flag(
+        None,
+        "rescale the pretrained Simple RNN's recurrent block A_h to this spectral radius at step 0 "
+        "(simple_rnn with embedding+rnn; None: as the language model left it)",
+    )
 
 
 def validate_config(config: TrainConfig) -> None:
@@ -231,11 +237,24 @@ def _validate_pretrained_fields(config: TrainConfig) -> None:
         raise ConfigError(f"freeze_embedding_epochs must be an int >= 0, got {freeze!r}")
     if not config.pretrained_lr_scale > 0:
         raise ConfigError(f"pretrained_lr_scale must be > 0, got {config.pretrained_lr_scale}")
+    radius = config.pretrained_radius
+    if radius is not None and (isinstance(radius, bool) or not radius > 0):
+        raise ConfigError(f"pretrained_radius must be > 0 or None, got {radius!r}")
+    if (
+        radius is not None
+        and config.pretrained_lm is not None
+        and (config.model != "simple_rnn" or config.pretrained_parts != "embedding+rnn")
+    ):
+        raise ConfigError(
+            "pretrained_radius rescales a pretrained Simple RNN recurrence: it needs model 'simple_rnn' "
+            f"and pretrained_parts 'embedding+rnn' (got {config.model!r}, {config.pretrained_parts!r})"
+        )
     if config.pretrained_lm is None:
         for name, default in (
             ("pretrained_parts", "embedding"),
             ("freeze_embedding_epochs", 0),
             ("pretrained_lr_scale", 1.0),
+            ("pretrained_radius", None),
         ):
             if getattr(config, name) != default:
                 raise ConfigError(f"{name} needs pretrained_lm (a language-model run folder to start from)")
@@ -341,6 +360,9 @@ def load_pretrained(config: TrainConfig) -> Pretrained | None:
     for name in parts:
         if shapes(params[name]) != shapes(expected[name]):  # a last safety net: the checks above cover it
             raise ConfigError(f"pretrained_lm: params[{name!r}] of {workdir} do not fit the classifier's")
+    radii = {}
+    if with_rnn and config.model == "simple_rnn":
+        params["rnn"], radii = rescale_recurrence(params["rnn"], config.hidden_size, config.pretrained_radius)
     lm_results = runs.load_json(workdir / runs.RESULTS_FILE)
     summary = {
         "workdir": str(workdir),
@@ -349,8 +371,27 @@ def load_pretrained(config: TrainConfig) -> Pretrained | None:
         "test_perplexity": lm_results.get("test_perplexity"),
         "validation_perplexity": lm_results.get("validation_perplexity"),
         "train_tokens": lm_results.get("train_tokens"),
+        **radii,
     }
     return Pretrained(vocab, params, summary)
+
+
+def rescale_recurrence(
+    rnn_params: dict[str, Any], hidden_size: int, radius: float | None
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """A Simple RNN's `{"A": [H, H + E], ...}` with `A_h = A[:, :H]` scaled to spectral radius `radius`.
+
+        A_h <- A_h * radius / rho(A_h)        (A_x and b unchanged; radius None: nothing changes)
+
+    Returns the parameters and `{"lm_recurrent_radius": rho(A_h), "recurrent_radius": the radius at
+    step 0}`, recorded in results.json beside the start.
+    """
+    a = rnn_params["A"]
+    rho = spectral_radius(a[:, :hidden_size])
+    if radius is None:
+        return rnn_params, {"lm_recurrent_radius": rho, "recurrent_radius": rho}
+    scaled = a.at[:, :hidden_size].multiply(radius / rho)
+    return {**rnn_params, "A": scaled}, {"lm_recurrent_radius": rho, "recurrent_radius": float(radius)}
 
 
 def _init_from(key: jax.Array, *, model: nn.Module, seq_len: int, start: dict[str, Any] | None) -> Any:
