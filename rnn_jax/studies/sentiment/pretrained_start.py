@@ -16,8 +16,8 @@ beside the spectral radius of the recurrent block A_h (Simple RNN) and the fract
 in tanh's flat tails (|h_t| > 0.99, every t). Starts: the classifier's own random initialisation
 (`init_params`: its embedding and recurrence), the language model's parameters as trained, and, for
 a Simple RNN, the same with A_h rescaled to each of `--radii` (`imdb.rescale_recurrence`, what
-`rnn-jax imdb --pretrained_radius` starts from). Reviews: the first `--num_reviews` training reviews
-(after the classifier's split) with at least T words, encoded with the language model's vocabulary.
+`rnn-jax imdb --pretrained_radius` starts from). Reviews: the first `--num_reviews` reviews of TFDS's
+train split (stored order) with at least T words, encoded with the language model's vocabulary.
 
 Writes `results.json`, `table.md` and `reach.png` (reach(k), log y) in `--out`.
 """
@@ -87,12 +87,12 @@ def reach(step_fn, rnn_params: Any, xs: jax.Array) -> tuple[jax.Array, jax.Array
     saturated [N]: the fraction of the states' entries with |h_t| > 0.99 over all t and units.
     """
 
-    def last_output(x):  # x [T, E] -> h_T [H]
-        return cells.state_output(unroll(step_fn, rnn_params, x)[0])
+    def last_output(x):  # x [T, E] -> (h_T [H], the states h_1..h_T [T, H] as the auxiliary output)
+        last, states = unroll(step_fn, rnn_params, x)
+        return cells.state_output(last), cells.state_output(states)
 
     def one(x):
-        jac = jax.jacrev(last_output)(x)  # [H, T, E]
-        hs = cells.state_output(unroll(step_fn, rnn_params, x)[1])  # [T, H]
+        jac, hs = jax.jacrev(last_output, has_aux=True)(x)  # [H, T, E], [T, H]: one forward pass
         return jnp.sqrt(jnp.sum(jac**2, axis=(0, 2)))[::-1], jnp.mean(jnp.abs(hs) > SATURATED)
 
     return jax.lax.map(one, xs)
