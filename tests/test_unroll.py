@@ -233,7 +233,7 @@ def test_gradients_match_finite_differences(cell, padding):
                 jnp.sin(rnn_jax.state_output(h_last))
             )
 
-        check_grads(loss, (params, xs, h0), order=1, modes=["rev"], atol=1e-6, rtol=1e-6)
+        check_grads(jax.jit(loss), (params, xs, h0), order=1, modes=["rev"], atol=1e-6, rtol=1e-6)
 
 
 def test_step_jacobian_closed_form():

@@ -19,7 +19,8 @@ def _ordered(names):
     return sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n))
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot with the Agg backend (files only, no display), imported on first use."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -28,12 +29,13 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: str | os.PathLike) -> Path:
+def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Write `fig` to `path` (a PNG; its folder is created), close it, and return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
     return path
 
 
@@ -45,7 +47,7 @@ def plot_why_tanh(workdir: str | os.PathLike, path: str | os.PathLike) -> Path:
     """||h_t|| / ||h_0|| against t, log scale: radius^t without activation, bounded with tanh."""
     import numpy as np
 
-    plt = _pyplot()
+    plt = pyplot()
     results = runs.load_json(Path(workdir) / runs.RESULTS_FILE)
     records = runs.read_metrics(workdir)
     n = results["num_steps"]
@@ -88,14 +90,14 @@ def plot_why_tanh(workdir: str | os.PathLike, path: str | os.PathLike) -> Path:
         ax.set_ylabel("‖h_t‖ / ‖h_0‖")
         ax.grid(True, which="major", alpha=0.3)
     axes[0].legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_vanishing_gradients(workdir: str | os.PathLike, path: str | os.PathLike) -> Path:
     """||dh_t/dx_1|| (Frobenius) against t, log scale, one curve per model: all t, and t <= 120."""
     import numpy as np
 
-    plt = _pyplot()
+    plt = pyplot()
     records = runs.read_metrics(workdir)
     results = runs.load_json(Path(workdir) / runs.RESULTS_FILE)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
@@ -115,12 +117,12 @@ def plot_vanishing_gradients(workdir: str | os.PathLike, path: str | os.PathLike
     axes[0].set_title(f"exact Jacobians of one sequence ({results.get('dtype', '')})")
     axes[1].set_title("t ≤ 120; dashed: the lecture's ∂h_100/∂x_1")
     axes[0].legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_long_memory(workdir: str | os.PathLike, path: str | os.PathLike) -> Path:
     """Test accuracy against the gap k for each cell, with chance and the 90 % line."""
-    plt = _pyplot()
+    plt = pyplot()
     results = runs.load_json(Path(workdir) / runs.RESULTS_FILE)
     records = runs.read_metrics(workdir)
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
@@ -143,12 +145,12 @@ def plot_long_memory(workdir: str | os.PathLike, path: str | os.PathLike) -> Pat
     ax.set_title("I grew up in China ... (k steps) ... I speak fluent ___")
     ax.legend(fontsize=8)
     ax.grid(True, alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_parameter_count(workdir: str | os.PathLike, path: str | os.PathLike) -> Path:
     """Parameters of each cell for the lecture's sizes: the formula beside the built model's count."""
-    plt = _pyplot()
+    plt = pyplot()
     results = runs.load_json(Path(workdir) / runs.RESULTS_FILE)
     cells = results["cells"]
     names = _ordered(cells)
@@ -164,4 +166,4 @@ def plot_parameter_count(workdir: str | os.PathLike, path: str | os.PathLike) ->
     ax.set_ylabel("parameters")
     ax.set_title(f"shape(h) = {results['hidden_size']}, shape(x) = {results['input_size']}")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)

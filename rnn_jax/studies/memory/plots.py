@@ -6,18 +6,10 @@ import json
 from pathlib import Path
 
 from rnn_jax.studies.memory import train
+from rnn_jax.studies.plots import pyplot
 from rnn_jax.training import runs
 
 _COLORS = {"simple_rnn": "C0", "irnn": "C3", "lstm": "C1", "gru": "C2"}
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def plot_learning_curves(workdir: str | Path, task: str) -> Path | None:
@@ -26,7 +18,7 @@ def plot_learning_curves(workdir: str | Path, task: str) -> Path | None:
     records = {(r["cell"], r["seq_len"]): r for r in runs.read_metrics(task_dir)}
     if not records:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     lengths = sorted({t for _, t in records})
     columns = min(3, len(lengths))
     rows = -(-len(lengths) // columns)
@@ -69,7 +61,7 @@ def plot_largest_solved(workdir: str | Path) -> Path | None:
     largest = runs.load_json(path).get("largest_solved", {})
     if not largest:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(largest), figsize=(5.2 * len(largest), 3.6), squeeze=False)
     for ax, (task, by_cell) in zip(axes.flat, sorted(largest.items()), strict=False):
         cells = [c for c in train.CELLS if c in by_cell]

@@ -245,10 +245,9 @@ def measure(
 
 def plot_context_usage(runs_results: dict[str, dict], path) -> None:
     """Three panels for one or more models: loss against context length, perturbation, gradient norms."""
-    import matplotlib
+    from rnn_jax.studies.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for name, context in runs_results.items():

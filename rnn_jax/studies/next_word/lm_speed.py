@@ -296,9 +296,9 @@ def _results(config: LMSpeedConfig, variants: list[Variant], seconds: dict[str, 
 
 
 def _plot(results: dict, path: Path) -> None:
-    from rnn_jax.studies.plots import _pyplot, _save
+    from rnn_jax.studies.plots import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     rows = results["rows"]
     fig, ax = plt.subplots(figsize=(8, 0.4 * len(rows) + 1.5))
     colors = {"rnn_jax": "tab:blue", "torch": "tab:orange"}
@@ -310,7 +310,7 @@ def _plot(results: dict, path: Path) -> None:
     ax.invert_yaxis()
     ax.set_xlabel("training tokens / s (median of rounds)")
     ax.set_title("Language-model training speed, same sizes, rows and window")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def summary_lines(results: dict) -> list[str]:

@@ -103,12 +103,12 @@ def to_markdown(rows: list[dict], command: str | None) -> str:
 
 def plot_cue_tests(rows: list[dict], path: Path) -> bool:
     """Per RNN run with a cue test, against the gap N: p(the lecture's answer) and the cues' lift."""
-    from rnn_jax.studies.plots import _pyplot, _save
+    from rnn_jax.studies.plots import pyplot, save_figure
 
     cues = [(r["name"], r["cue_test"]) for r in rows if (r["cue_test"] or {}).get("probability_by_gap")]
     if not cues:
         return False
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for name, cue in cues:
         for ax, key in zip(axes, ("probability_by_gap", "lift_by_gap"), strict=True):
@@ -125,7 +125,7 @@ def plot_cue_tests(rows: list[dict], path: Path) -> bool:
         ax.set_xlabel("N, words of review text between the cue and the prompt")
         ax.grid(alpha=0.3)
         ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
     return True
 
 

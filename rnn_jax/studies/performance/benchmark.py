@@ -625,10 +625,9 @@ def _markdown(results: dict) -> str:
 
 
 def _plot(results: dict, path: Path) -> None:
-    import matplotlib
+    from rnn_jax.studies.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     simple = [r for r in results["rows"] if r["cell"] == "simple"]
     shapes = list(dict.fromkeys(r["shape"] for r in simple))

@@ -163,9 +163,9 @@ def to_markdown(summary: list[dict[str, Any]], command: str | None) -> str:
 
 def plot_label_curve(summary: list[dict[str, Any]], path: str | Path) -> Path:
     """Test accuracy (mean, std bars) against labelled reviews, log x, one line per (model, start)."""
-    from rnn_jax.studies.plots import _pyplot, _save
+    from rnn_jax.studies.plots import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     models = list(dict.fromkeys(c["model"] for c in summary))
     for model, start in dict.fromkeys((c["model"], c["start"]) for c in summary):
@@ -187,7 +187,7 @@ def plot_label_curve(summary: list[dict[str, Any]], path: str | Path) -> Path:
     ax.set_ylabel("IMDB test accuracy (%)")
     ax.grid(alpha=0.3, which="both")
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def run(config: LabelCurveConfig) -> dict[str, Any]:

@@ -207,9 +207,9 @@ def to_markdown(results: dict[str, Any], seq_len: int) -> str:
 
 
 def plot_reach(results: dict[str, Any], path: str | Path) -> Path:
-    from rnn_jax.studies.plots import _pyplot, _save
+    from rnn_jax.studies.plots import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, start in results["starts"].items():
         norms = np.maximum(np.asarray(start["median_norm"]), 1e-30)  # 0 (underflow) drawn at the floor
@@ -221,7 +221,7 @@ def plot_reach(results: dict[str, Any], path: str | Path) -> Path:
     ax.set_title(f"{results['cell']}: how far back the last state reads at step 0")
     ax.grid(alpha=0.3, which="both")
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def summary_lines(results: dict) -> list[str]:
