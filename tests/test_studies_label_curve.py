@@ -13,11 +13,11 @@ from rnn_jax.training import runs
 from tests.imdb_fixture import tiny_flags, write_tiny_imdb
 
 
-def _table(folder, model, start, num_train, accuracies):
+def _table(folder, model, start, num_train, accuracies, lm="runs/lm"):
     """An imdb-table folder as the table leaves it: runs/<model>_seed<s>/{config,results}.json."""
     for seed, accuracy in enumerate(accuracies):
         run = folder / "runs" / f"{model}_seed{seed}"
-        lm = None if start == "random" else "runs/lm"
+        lm = None if start == "random" else lm
         run.mkdir(parents=True)
         config = {"pretrained_lm": lm, "pretrained_parts": start}
         result = {"model": model, "seed": seed, "num_train": num_train, "test_accuracy": accuracy}
@@ -81,6 +81,45 @@ def test_bad_tables(tables, tmp_path):
         label_curve.main(["--tables", str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
     with pytest.raises(ConfigError, match="a seed twice"):
         label_curve.main(["--tables", tables[0], tables[0], "--out", str(tmp_path / "o")])
+
+
+def test_lm_labels_give_each_language_models_start_its_own_curve(tables, tmp_path):
+    second = _table(tmp_path / "p500_full", "lstm", "embedding+rnn", 500, [0.80, 0.82], lm="runs/lm_full/")
+    control = _table(tmp_path / "c500_full", "lstm", "vocab", 500, [0.61], lm="runs/lm_full")
+    flags = ["--tables", *tables[:2], second, "--out", str(tmp_path / "curve")]
+    with pytest.raises(ConfigError, match="a seed twice"):  # two language models' starts, unnamed
+        label_curve.main(flags)
+    labels = ["--lm_labels", "runs/lm=4M tokens", "runs/lm_full=whole corpus"]
+    results = label_curve.main([*flags, *labels])
+    cells = {(c["start"], c["num_train"]): c["mean"] for c in results["cells"]}
+    assert cells == {
+        ("vocab", 500): pytest.approx(61.0),
+        ("embedding+rnn (4M tokens)", 500): pytest.approx(72.0),
+        ("embedding+rnn (whole corpus)", 500): pytest.approx(81.0),
+    }
+    gains = {g["start"]: g["gain"] for g in results["gains"]}
+    assert gains == {
+        "embedding+rnn (4M tokens)": pytest.approx(11.0),
+        "embedding+rnn (whole corpus)": pytest.approx(20.0),
+    }
+    table = (tmp_path / "curve" / "table.md").read_text()
+    assert "| LSTM, pretrained embedding + recurrence (whole corpus) | 81.00 ± 1.41 % (2) |" in table
+    # The control keeps its name whatever language model's vocabulary it used: one control curve.
+    flags = ["--tables", control, tables[1], second, *labels, "--out", str(tmp_path / "c2")]
+    assert [c["start"] for c in label_curve.main(flags)["cells"]] == [
+        "vocab",
+        "embedding+rnn (4M tokens)",
+        "embedding+rnn (whole corpus)",
+    ]
+
+
+def test_bad_lm_labels(tables, tmp_path):
+    flags = ["--tables", *tables, "--out", str(tmp_path / "o")]
+    for bad in ("runs/lm", "=label", "runs/lm= "):
+        with pytest.raises(ConfigError, match="--lm_labels takes PATH=LABEL"):
+            label_curve.main([*flags, "--lm_labels", bad])
+    with pytest.raises(ConfigError, match="no run was started from"):
+        label_curve.main([*flags, "--lm_labels", "runs/typo=x"])
 
 
 def test_reads_what_imdb_table_writes(tmp_path):

@@ -8,7 +8,10 @@ The lecture's course says to pretrain the embedding "if n is small"; this study 
 finished `rnn-jax imdb-table` folders (each made with one `--max_train_examples`, one start and one or
 more seeds; nothing is trained here) and groups their runs by (model, start, labelled reviews). The
 start is the run's `pretrained_parts` when it names a `pretrained_lm` ("vocab" is the control: the
-language model's vocabulary, random parameters), else "random". The number of labelled reviews is the
+language model's vocabulary, random parameters), else "random". To compare starts from two language
+models, `--lm_labels PATH=LABEL` names the pretrained starts made from the model at PATH: their start
+reads "embedding (LABEL)", a curve of its own (the controls stay one curve: the vocabulary is the same).
+The number of labelled reviews is the
 run's own `num_train` (results.json), so a table made without `--max_train_examples` counts as all
 of them. Writes `table.md` (mean ± std per cell, and the pretrained start's gain over the control of
 the same model), `results.json` and `label_curve.png` (accuracy against labelled reviews, log x).
@@ -45,14 +48,41 @@ class LabelCurveConfig:
     command: str | None = dataclasses.field(
         default=None, metadata={"help": "the commands that made the tables, written under the table"}
     )
+    lm_labels: tuple[str, ...] = dataclasses.field(
+        default=(),
+        metadata={
+            "help": "PATH=LABEL: the pretrained starts from the language model at PATH read 'START (LABEL)'"
+        },
+    )
 
     @property
     def workdir(self) -> str:  # run_experiment's name for the output folder
         return self.out
 
 
-def read_table_runs(folder: str | Path) -> list[dict[str, Any]]:
-    """One record per run of an imdb-table folder: model, start, num_train, seed, test accuracy (%)."""
+def parse_lm_labels(pairs: tuple[str, ...]) -> dict[str, str]:
+    """`("runs/lm=whole corpus", ...)` -> {"runs/lm": "whole corpus"}, paths normalised.
+
+    ConfigError for a pair without "=", or with an empty path or label.
+    """
+    labels = {}
+    for pair in pairs:
+        path, sep, label = pair.partition("=")
+        if not sep or not path.strip() or not label.strip():
+            raise ConfigError(f"--lm_labels takes PATH=LABEL, got {pair!r}")
+        labels[_lm_key(path)] = label.strip()
+    return labels
+
+
+def _lm_key(path: str) -> str:
+    return Path(path.strip()).as_posix()
+
+
+def read_table_runs(folder: str | Path, lm_labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """One record per run of an imdb-table folder: model, start, num_train, seed, test accuracy (%).
+
+    A pretrained start (not the control) from a language model named in `lm_labels` reads "START (LABEL)".
+    """
     run_folders = sorted(Path(folder).glob("runs/*/" + runs.RESULTS_FILE))
     if not run_folders:
         raise RunNotFoundError(f"{folder} holds no finished imdb-table run (no runs/*/results.json)")
@@ -60,7 +90,10 @@ def read_table_runs(folder: str | Path) -> list[dict[str, Any]]:
     for results_path in run_folders:
         results = runs.load_json(results_path)
         config = runs.load_json(results_path.parent / runs.CONFIG_FILE)
-        start = config.get("pretrained_parts", "random") if config.get("pretrained_lm") else "random"
+        lm = config.get("pretrained_lm")
+        start = config.get("pretrained_parts", "random") if lm else "random"
+        if lm and start != CONTROL and lm_labels and _lm_key(lm) in lm_labels:
+            start = f"{start} ({lm_labels[_lm_key(lm)]})"
         records.append(
             {
                 "model": results["model"],
@@ -69,6 +102,7 @@ def read_table_runs(folder: str | Path) -> list[dict[str, Any]]:
                 "seed": int(results["seed"]),
                 "test_accuracy": 100 * float(results["test_accuracy"]),
                 "table": str(folder),
+                "pretrained_lm": lm,
             }
         )
     return records
@@ -104,11 +138,11 @@ def _order(model: str, start: str, num_train: int) -> tuple:
     """The lecture's cells first (Simple RNN, LSTM, GRU), each control before its pretrained starts."""
     from rnn_jax.studies.plots import CELL_LABELS
 
-    cells, starts = list(CELL_LABELS), list(START_LABELS)
+    cells, starts, parts = list(CELL_LABELS), list(START_LABELS), _parts(start)
     return (
         cells.index(model) if model in cells else len(cells),
         model,
-        starts.index(start) if start in starts else len(starts),
+        starts.index(parts) if parts in starts else len(starts),
         start,
         num_train,
     )
@@ -124,10 +158,16 @@ def gains(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def _parts(start: str) -> str:
+    """The pretrained parts of a start: "embedding (whole corpus)" -> "embedding"."""
+    return start.split(" (", 1)[0]
+
+
 def _label(model: str, start: str) -> str:
     from rnn_jax.studies.plots import CELL_LABELS
 
-    return f"{CELL_LABELS.get(model, model)}, {START_LABELS.get(start, start)}"
+    parts = _parts(start)
+    return f"{CELL_LABELS.get(model, model)}, {START_LABELS.get(parts, parts)}{start[len(parts) :]}"
 
 
 def to_markdown(summary: list[dict[str, Any]], command: str | None) -> str:
@@ -168,16 +208,22 @@ def plot_label_curve(summary: list[dict[str, Any]], path: str | Path) -> Path:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     models = list(dict.fromkeys(c["model"] for c in summary))
+    styles: dict[str, list[str]] = {}  # per model: its pretrained starts, in order (solid, dash-dot, dotted)
     for model, start in dict.fromkeys((c["model"], c["start"]) for c in summary):
         mine = sorted(
             (c for c in summary if (c["model"], c["start"]) == (model, start)), key=lambda c: c["num_train"]
         )
-        dashed = start in (CONTROL, "random")
+        if start in (CONTROL, "random"):
+            fmt = "o--"
+        else:
+            mine_starts = styles.setdefault(model, [])
+            mine_starts.append(start)
+            fmt = ("o-", "s-.", "^:")[(len(mine_starts) - 1) % 3]
         ax.errorbar(
             [c["num_train"] for c in mine],
             [c["mean"] for c in mine],
             yerr=[c["std"] for c in mine],
-            fmt="o--" if dashed else "o-",
+            fmt=fmt,
             capsize=3,
             color=f"C{models.index(model)}",  # one colour per cell; the control dashed
             label=_label(model, start),
@@ -193,7 +239,11 @@ def plot_label_curve(summary: list[dict[str, Any]], path: str | Path) -> Path:
 def run(config: LabelCurveConfig) -> dict[str, Any]:
     if not config.tables:
         raise ConfigError("--tables names no imdb-table folder")
-    records = [record for folder in config.tables for record in read_table_runs(folder)]
+    lm_labels = parse_lm_labels(config.lm_labels)
+    records = [record for folder in config.tables for record in read_table_runs(folder, lm_labels)]
+    unused = set(lm_labels) - {_lm_key(r["pretrained_lm"]) for r in records if r["pretrained_lm"]}
+    if unused:
+        raise ConfigError(f"--lm_labels names a language model no run was started from: {sorted(unused)}")
     summary = summarize(records)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
