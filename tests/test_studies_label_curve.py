@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 
 import pytest
@@ -86,15 +87,19 @@ def test_bad_tables(tables, tmp_path):
 def test_lm_labels_give_each_language_models_start_its_own_curve(tables, tmp_path):
     second = _table(tmp_path / "p500_full", "lstm", "embedding+rnn", 500, [0.80, 0.82], lm="runs/lm_full/")
     control = _table(tmp_path / "c500_full", "lstm", "vocab", 500, [0.61], lm="runs/lm_full")
+    absolute = _table(tmp_path / "p2k", "lstm", "embedding+rnn", 2000, [0.9], lm=os.path.abspath("runs/lm"))
     flags = ["--tables", *tables[:2], second, "--out", str(tmp_path / "curve")]
     with pytest.raises(ConfigError, match="a seed twice"):  # two language models' starts, unnamed
         label_curve.main(flags)
     labels = ["--lm_labels", "runs/lm=4M tokens", "runs/lm_full=whole corpus"]
-    results = label_curve.main([*flags, *labels])
+    results = label_curve.main(
+        [*flags, *labels, "--tables", *tables[:2], second, absolute]
+    )  # one LM, two paths
     cells = {(c["start"], c["num_train"]): c["mean"] for c in results["cells"]}
     assert cells == {
         ("vocab", 500): pytest.approx(61.0),
         ("embedding+rnn (4M tokens)", 500): pytest.approx(72.0),
+        ("embedding+rnn (4M tokens)", 2000): pytest.approx(90.0),
         ("embedding+rnn (whole corpus)", 500): pytest.approx(81.0),
     }
     gains = {g["start"]: g["gain"] for g in results["gains"]}

@@ -20,6 +20,7 @@ the same model), `results.json` and `label_curve.png` (accuracy against labelled
 from __future__ import annotations
 
 import dataclasses
+import os
 import statistics
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ class LabelCurveConfig:
 
 
 def parse_lm_labels(pairs: tuple[str, ...]) -> dict[str, str]:
-    """`("runs/lm=whole corpus", ...)` -> {"runs/lm": "whole corpus"}, paths normalised.
+    """`("runs/lm=whole corpus", ...)` -> {"/abs/runs/lm": "whole corpus"}, paths absolute and normalised.
 
     ConfigError for a pair without "=", or with an empty path or label.
     """
@@ -75,7 +76,8 @@ def parse_lm_labels(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 def _lm_key(path: str) -> str:
-    return Path(path.strip()).as_posix()
+    """A language model's folder as an absolute, normalised path: "runs/lm/" and "/repo/runs/lm" match."""
+    return os.path.normpath(os.path.abspath(os.path.expanduser(path.strip())))
 
 
 def read_table_runs(folder: str | Path, lm_labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
