@@ -12,6 +12,7 @@ from rnn_jax.cli import guarded
 from rnn_jax.core import analysis, cells
 from rnn_jax.errors import ConfigError, ResumeError
 from rnn_jax.studies.memory import sweep, train
+from rnn_jax.training import runs
 
 TINY = train.TrainSettings(
     hidden_size=6, batch_size=4, max_steps=20, steps_per_chunk=10, num_validation=8, num_test=8
@@ -60,8 +61,7 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
         3,
         dataclasses.replace(TINY, max_steps=10),
         state_path=tmp_path / "state.npz",
-        save_every_seconds=0.0,
-    )
+    )  # saves only its final state (save_every_seconds: 60)
     assert half.steps == 10 and (tmp_path / "state.npz").exists()
     resumed = train.train_one(jax.random.key(3), "copy", "gru", 3, TINY, state_path=tmp_path / "state.npz")
     assert resumed.steps == 20 and [h["step"] for h in resumed.history] == [10, 20]
@@ -128,9 +128,38 @@ def test_the_sweep_writes_results_in_the_published_shape_and_resumes(tmp_path, c
     # --report_only trains nothing and rewrites the files, the gradient table included.
     sweep.main(["--task", "copy", "--smoke", "--report_only", "--max_steps", "999", "--workdir", workdir])
     assert "d h_T / d x_1 trained" in (tmp_path / "memory" / "table.md").read_text()
+    # A larger budget continues every unsolved run from its final state; its new record replaces the old.
+    adding = tmp_path / "memory" / "adding"
+    assert not any(r["solved"] for r in runs.read_metrics(adding))  # 20 steps solve nothing
+    old = {
+        cell: json.loads((adding / "curves" / f"{cell}_T5.json").read_text())
+        for cell in ("simple_rnn", "lstm")
+    }
+    assert all((adding / "state" / f"{cell}_T5.npz").exists() for cell in old)  # the final states stay
+    out = sweep.main(
+        [
+            "--task",
+            "adding",
+            "--smoke",
+            "--cells",
+            "simple_rnn,lstm",
+            "--max_steps",
+            "30",
+            "--workdir",
+            workdir,
+        ]
+    )
+    assert "2 runs trained" in out["notes"][0]
+    for cell in old:
+        assert out["adding"][cell]["5"]["steps"] == 30
+        curve = json.loads((adding / "curves" / f"{cell}_T5.json").read_text())
+        assert [h["step"] for h in curve] == [10, 20, 30] and curve[:2] == old[cell]
+    assert len(runs.read_metrics(adding)) == 4  # both records kept; results.json reads the last
     # Other settings in the same folder are refused: the records would not be comparable.
-    with pytest.raises(ResumeError, match="max_steps"):
-        sweep.main(["--task", "adding", "--smoke", "--max_steps", "30", "--workdir", workdir])
+    with pytest.raises(ResumeError, match="larger budget, not a smaller one"):
+        sweep.main(["--task", "adding", "--smoke", "--max_steps", "10", "--workdir", workdir])
+    with pytest.raises(ResumeError, match="batch_size"):
+        sweep.main(["--task", "adding", "--smoke", "--batch_size", "3", "--workdir", workdir])
 
 
 @pytest.mark.parametrize(

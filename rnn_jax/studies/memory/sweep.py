@@ -8,7 +8,10 @@ Each (cell, T) is trained on its own (`rnn_jax.studies.memory.train.train_one`) 
 sequences; its record goes into `<workdir>/<task>/metrics.jsonl` and its learning curve into
 `<workdir>/<task>/curves/<cell>_T<T>.json` as soon as it ends, so a sweep runs in parts: a rerun
 with the same workdir skips the (cell, T) it has and resumes a run cut off mid-way from its saved
-state. Cells may run in separate processes at once on the same workdir. `<workdir>/results.json`
+state. A rerun with a larger `--max_steps` gives every unsolved, finite (cell, T) the longer budget:
+it continues from the run's final state (`<workdir>/<task>/state/`), on the batches one
+uninterrupted run would draw, and its new record replaces the old. Cells may run in separate
+processes at once on the same workdir. `<workdir>/results.json`
 gathers both tasks in the shape
 
     {"adding": {"baseline": 0.167, "<cell>": {"<T>": {"test_mse", "solved", "steps", ...}}},
@@ -50,7 +53,6 @@ _RUN_FIELDS = (
     "optimizer",
     "batch_size",
     "max_grad_norm",
-    "max_steps",
     "steps_per_chunk",
     "num_validation",
     "num_test",
@@ -294,11 +296,22 @@ def _check_or_save_config(config: MemoryConfig) -> None:
                 f"{path.parent} holds runs made with other settings: {', '.join(changed)}; "
                 "use another --workdir or the same settings"
             )
+        if saved.get("max_steps", 0) > config.max_steps:  # a larger budget continues the runs
+            raise ResumeError(
+                f"{path.parent} holds runs with max_steps {saved['max_steps']}; a rerun may give them a "
+                f"larger budget, not a smaller one ({config.max_steps}); use another --workdir"
+            )
     runs.save_config(_task_dir(config), config)
 
 
 def _done(config: MemoryConfig) -> set[tuple[str, int]]:
-    return {(r["cell"], r["seq_len"]) for r in runs.read_metrics(_task_dir(config))}
+    """The (cell, T) whose last record is final for this budget: solved, diverged, or given max_steps."""
+    last = {(r["cell"], r["seq_len"]): r for r in runs.read_metrics(_task_dir(config))}
+    return {
+        key
+        for key, r in last.items()
+        if r["solved"] or not np.isfinite(r["metric"]) or r["max_steps"] >= config.max_steps
+    }
 
 
 def _best_ratio(values: list[float], baseline: float) -> float:
@@ -365,9 +378,7 @@ def _train_and_record(config: MemoryConfig, cell: str, seq_len: int, bar) -> dic
     curve_path = curves / f"{cell}_T{seq_len}.json"
     curve_path.with_suffix(".tmp").write_text(json.dumps(result.history) + "\n")
     os.replace(curve_path.with_suffix(".tmp"), curve_path)
-    runs.append_metrics(task_dir, record)
-    for suffix in (".npz", ".json"):
-        state_path.with_suffix(suffix).unlink(missing_ok=True)
+    runs.append_metrics(task_dir, record)  # the final state stays: a larger --max_steps continues it
     return record
 
 
@@ -420,8 +431,13 @@ def run(config: MemoryConfig, *, progress: bool = True) -> dict:
     jobs = [] if config.report_only else [(c, t) for c in cells for t in lengths if (c, t) not in done]
     bar = tqdm(jobs, desc=f"memory {config.task}", unit="run", disable=not progress)
     start = time.perf_counter()
+    recorded = {(r["cell"], r["seq_len"]) for r in runs.read_metrics(_task_dir(config))}
     for cell, seq_len in bar:
         bar.set_postfix_str(f"{cell} T={seq_len}")
+        if (cell, seq_len) in recorded and not (
+            _task_dir(config) / "state" / f"{cell}_T{seq_len}.npz"
+        ).exists():
+            bar.write(f"{cell} T={seq_len}: no final state saved; the longer budget retrains it from step 0")
         _train_and_record(config, cell, seq_len, bar)
         runs.save_results(config.workdir, gather_results(config.workdir))
     results = gather_results(config.workdir)

@@ -280,7 +280,8 @@ def train_one(
       seq_len: T (adding: the sequence length; copy: the blanks, T + 20 steps in all).
       settings: sizes, optimiser and budget.
       state_path: where to save the training state (an .npz and a .json beside it); an existing
-        state there is resumed. None: no saving.
+        state there is resumed. The final state is saved too, so the same call with a larger
+        `max_steps` continues a finished run (the batches of one uninterrupted run). None: no saving.
       save_every_seconds: how often the state is saved.
       progress: called after every chunk as `progress(steps, train_loss, validation_metric)`.
 
@@ -318,5 +319,7 @@ def train_one(
             _save_state(state_path, params, opt_state, steps, seconds, history)
             last_save = time.perf_counter()
     seconds = seconds_before + time.perf_counter() - tic
+    if state_path is not None:
+        _save_state(state_path, params, opt_state, steps, seconds, history)
     metric = float(evaluate(params, key_test, settings.num_test))
     return RunResult(params, metric, bool(metric <= settings.threshold), steps, seconds, history)
