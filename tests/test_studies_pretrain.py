@@ -425,15 +425,34 @@ def test_pretrained_start_study_writes_every_start(lm_runs, tiny_dir, tmp_path):
     out = tmp_path / "reach"
     flags = ["--pretrained_lm", str(lm_runs["simple_rnn"]), "--radii", "1.0,0.5", "--data_dir", str(tiny_dir)]
     results = pretrained_start.main(["--smoke", *flags, "--no_download", "--out", str(out)])
-    names = ["random start", "language model", "language model, radius 1", "language model, radius 0.5"]
+    names = [
+        "random start",
+        "language model's embedding",
+        "language model",
+        "language model, radius 1",
+        "language model, radius 0.5",
+    ]
     assert list(results["starts"]) == names
-    assert results["starts"]["language model, radius 0.5"]["recurrent_radius"] == pytest.approx(0.5, rel=1e-5)
+    found = results["starts"]
+    assert found["language model, radius 0.5"]["recurrent_radius"] == pytest.approx(0.5, rel=1e-5)
+    # The embedding-only start: the language model's word vectors, the random start's recurrence.
+    assert (
+        found["language model's embedding"]["recurrent_radius"] == found["random start"]["recurrent_radius"]
+    )
+    embedding = lm.load_run(lm_runs["simple_rnn"])[1]["embedding"]["embedding"]
+    assert found["language model"]["embedding_row_norm"] == pytest.approx(
+        float(np.median(np.linalg.norm(np.asarray(embedding), axis=1))), rel=1e-6
+    )
+    assert (
+        found["language model's embedding"]["embedding_row_norm"]
+        == found["language model"]["embedding_row_norm"]
+    )
     for start in results["starts"].values():
         assert len(start["median_norm"]) == pretrained_start.SMOKE["seq_len"]
         assert np.all(np.isfinite(start["median_norm"]))
     for name in ("results.json", "table.md", "reach.png", "config.json"):
         assert (out / name).exists(), name
-    assert "language model, radius 0.5 | 0.50 |" in (out / "table.md").read_text()
+    assert "| language model, radius 0.5 | 0.50 |" in (out / "table.md").read_text()
 
 
 @pytest.mark.parametrize(

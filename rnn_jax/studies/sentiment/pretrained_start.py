@@ -13,8 +13,10 @@ reports its Frobenius norm against the distance k = T - t from the end,
     reach(k) = median over reviews of || d h_T / d x_{T-k} ||_F,        k = 0 .. T-1,
 
 beside the spectral radius of the recurrent block A_h (Simple RNN) and the fraction of state units
-in tanh's flat tails (|h_t| > 0.99, every t). Starts: the classifier's own random initialisation
-(`init_params`: its embedding and recurrence), the language model's parameters as trained, and, for
+in tanh's flat tails (|h_t| > 0.99, every t) and the median norm of the word vectors (the rows of
+the embedding). Starts: the classifier's own random initialisation (`init_params`: its embedding
+and recurrence), the language model's embedding with the random recurrence (what
+`--pretrained_parts embedding` starts from), the language model's parameters as trained, and, for
 a Simple RNN, the same with A_h rescaled to each of `--radii` (`imdb.rescale_recurrence`, what
 `rnn-jax imdb --pretrained_radius` starts from). Reviews: the first `--num_reviews` reviews of TFDS's
 train split (stored order) with at least T words, encoded with the language model's vocabulary.
@@ -43,6 +45,7 @@ from rnn_jax.training import runs
 STEP_FUNCTIONS = {"simple_rnn": cells.simple_rnn_step, "lstm": cells.lstm_step, "gru": cells.gru_step}
 SATURATED = 0.99  # |h| above this: tanh's derivative 1 - h^2 is below 0.02
 REPORTED_DISTANCES = (0, 10, 50, 100, 200, 499)
+EMBEDDING_ONLY = "language model's embedding"  # with the classifier's random recurrence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,6 +149,7 @@ def starts(config: StartConfig) -> tuple[str, dict[str, dict[str, Any]], Any]:
     random = init_params(build_model(classifier), jax.random.key(config.seed), config.seq_len)
     found = {
         "random start": {"embedding": random["embedding"]["embedding"], "rnn": random["rnn"]},
+        EMBEDDING_ONLY: {"embedding": lm_params["embedding"]["embedding"], "rnn": random["rnn"]},
         "language model": {"embedding": lm_params["embedding"]["embedding"], "rnn": lm_params["rnn"]},
     }
     for radius in radii:
@@ -169,6 +173,7 @@ def run(config: StartConfig) -> dict[str, Any]:
         median = np.median(np.asarray(norms), axis=0)  # [T]
         results["starts"][name] = {
             "recurrent_radius": _radius(params["rnn"], cell),
+            "embedding_row_norm": float(np.median(np.linalg.norm(np.asarray(params["embedding"]), axis=1))),
             "saturated_fraction": float(np.mean(saturated)),
             "median_norm": median.tolist(),
         }
@@ -194,15 +199,17 @@ def to_markdown(results: dict[str, Any], seq_len: int) -> str:
     lines = [
         f"{results['cell']}: median || d h_T / d x_(T-k) || over the reviews, T = {seq_len}, at step 0",
         "",
-        "| start | radius of A_h | saturated (abs h > 0.99) | "
+        "| start | radius of A_h | word vector norm (median) | saturated (abs h > 0.99) | "
         + " | ".join(f"k = {k}" for k in distances)
         + " |",
-        "| --- | --- | --- |" + " --- |" * len(distances),
+        "| --- | --- | --- | --- |" + " --- |" * len(distances),
     ]
     for name, start in results["starts"].items():
         norms = " | ".join(f"{start['median_norm'][k]:.2e}" for k in distances)
         radius = "-" if start["recurrent_radius"] is None else f"{start['recurrent_radius']:.2f}"
-        lines.append(f"| {name} | {radius} | {100 * start['saturated_fraction']:.1f} % | {norms} |")
+        row_norm = start["embedding_row_norm"]
+        saturated = 100 * start["saturated_fraction"]
+        lines.append(f"| {name} | {radius} | {row_norm:.2f} | {saturated:.1f} % | {norms} |")
     return "\n".join(lines) + "\n"
 
 
