@@ -96,6 +96,26 @@ def test_gradient_norms_are_the_exact_jacobians_of_the_last_state():
     assert norms["first_marked_value"] == pytest.approx(float(np.median(marked)), rel=1e-4)
 
 
+def test_the_verdict_tells_the_cells_limit_from_the_budgets():
+    history = lambda values: [{"step": 10 * i, "validation": v} for i, v in enumerate(values, 1)]  # noqa: E731
+    # The best of the last half against the best of the first, in units of the baseline (0.5).
+    flat = sweep.verdict(history([0.5, 0.4, 0.4, 0.399]), 0.5, False, 0.4, 0.05)
+    assert flat == ("flat", pytest.approx(0.002))
+    improving = sweep.verdict(history([0.5, 0.4, 0.3, 0.35]), 0.5, False, 0.3, 0.05)
+    assert improving == ("improving", pytest.approx(0.2))
+    assert sweep.verdict(history([0.5, 0.4, 0.3, 0.01]), 0.5, True, 0.01, 0.05)[0] == "solved"
+    # Coming down to the baseline from above is not progress: only the gain below the baseline counts.
+    assert sweep.verdict(history([0.9, 0.7, 0.51, 0.5]), 0.5, False, 0.5, 0.05) == (
+        "flat",
+        pytest.approx(0.0),
+    )
+    # Stopped on the validation threshold, missed on the test sequences.
+    assert sweep.verdict(history([0.5, 0.4, 0.3, 0.04]), 0.5, False, 0.06, 0.05)[0] == "validation only"
+    assert sweep.verdict(history([0.5, 0.4, float("nan")]), 0.5, False, float("nan"), 0.05)[0] == "diverged"
+    found, gain = sweep.verdict(history([0.5]), 0.5, False, 0.5, 0.05)  # too short to halve: not flat
+    assert found == "improving" and np.isnan(gain)
+
+
 def test_the_sweep_writes_results_in_the_published_shape_and_resumes(tmp_path, capsys):
     workdir = str(tmp_path / "memory")
     sweep.main(["--task", "adding", "--smoke", "--cells", "simple_rnn,lstm", "--workdir", workdir])
@@ -104,6 +124,7 @@ def test_the_sweep_writes_results_in_the_published_shape_and_resumes(tmp_path, c
     assert results["adding"]["baseline"] == pytest.approx(1 / 6)
     entry = results["adding"]["lstm"]["5"]
     assert isinstance(entry["test_mse"], float) and isinstance(entry["solved"], bool) and entry["steps"] == 20
+    assert entry["verdict"] in sweep.VERDICTS
     copy = results["copy"]["gru"]["5"]
     assert copy["baseline"] == pytest.approx(10 * np.log(8) / 25) and isinstance(
         copy["test_cross_entropy"], float

@@ -382,6 +382,40 @@ def _train_and_record(config: MemoryConfig, cell: str, seq_len: int, bar) -> dic
     return record
 
 
+FLAT_GAIN = 0.01  # a last half of the budget that gains less than 1 % of the baseline is flat
+VERDICTS = ("solved", "flat", "improving", "diverged", "validation only")
+
+
+def verdict(
+    history: list[dict[str, float]], baseline: float, solved: bool, metric: float, threshold: float
+) -> tuple[str, float]:
+    """What ended an unsolved run: the cell ("flat") or the budget ("improving"); with the gain.
+
+    The gain is (the best validation metric in the first half of the run, capped at the baseline,
+    minus the best in the last half) / baseline: only progress below the memoryless
+    baseline counts (a run coming down to the baseline from above has learned nothing to remember).
+    "flat": a gain below `FLAT_GAIN` (the cell's limit at this budget; evidence, not proof: a
+    plateau can precede progress); "improving": at or above it (the budget's limit); "diverged": a
+    non-finite metric; "solved" when solved; "validation only" when the run stopped because its
+    validation metric met `threshold` but the test metric did not. NaN gain when the history is too
+    short to halve.
+    """
+    values = [h["validation"] for h in history]
+    half = len(values) // 2
+    gain = (
+        (min(_best_ratio(values[:half], baseline), 1.0) - _best_ratio(values[half:], baseline))
+        if half
+        else float("nan")
+    )
+    if solved:
+        return "solved", gain
+    if not np.isfinite(metric) or (values and not np.isfinite(values[-1])):
+        return "diverged", gain
+    if values and values[-1] <= threshold:
+        return "validation only", gain
+    return ("flat" if gain < FLAT_GAIN else "improving"), gain
+
+
 def gather_results(workdir: str | Path) -> dict:
     """results.json of both tasks from their metrics.jsonl (the last record of a (cell, T) wins)."""
     results: dict[str, Any] = {}
@@ -405,6 +439,11 @@ def gather_results(workdir: str | Path) -> dict:
             }
             if task == "copy":
                 entry["baseline"] = r["baseline"]
+            curve = Path(workdir) / task / "curves" / f"{r['cell']}_T{r['seq_len']}.json"
+            history = json.loads(curve.read_text()) if curve.exists() else []
+            entry["verdict"], entry["last_half_gain_vs_baseline"] = verdict(
+                history, r["baseline"], r["solved"], float(r["metric"]), r["threshold"]
+            )
             by_cell.setdefault(r["cell"], {})[str(r["seq_len"])] = entry
         results[task] = by_cell
     results["largest_solved"] = {
@@ -506,7 +545,12 @@ def summary_lines(results: dict) -> list[str]:
         by_cell = {c: v for c, v in results[task].items() if c in train.CELLS}
         cells = [c for c in train.CELLS if c in by_cell]
         lengths = sorted({int(t) for v in by_cell.values() for t in v})
-        lines += [f"{task}: {METRIC_NAME[task]} (solved ✓ / not ✗, steps)", ""]
+        lines += [
+            f"{task}: {METRIC_NAME[task]}, ✓ solved or ✗ not, and the steps; an unsolved run is *flat* "
+            f"when the last half of its budget gained less than {FLAT_GAIN:.0%} of the baseline (the "
+            "cell's limit) or *improving* (the budget's limit)",
+            "",
+        ]
         lines.append("| T | " + " | ".join(train.CELL_LABELS[c] for c in cells) + " |")
         lines.append("| --- " * (len(cells) + 1) + "|")
         for t in lengths:
@@ -516,15 +560,30 @@ def summary_lines(results: dict) -> list[str]:
                 if e is None:
                     row.append("")
                 else:
-                    mark = "✓" if e["solved"] else "✗"
                     value = float(e[METRIC_NAME[task]])  # "nan" (a string in JSON) when it diverged
                     shown = "diverged (NaN)" if value != value else f"{value:.4g}"
+                    found = e.get("verdict")
+                    mark = (
+                        "✓" if e["solved"] else "✗" + (f" {found}" if found and found != "diverged" else "")
+                    )
                     row.append(f"{shown} {mark} ({e['steps']:,})")
             lines.append(f"| {t} | " + " | ".join(row) + " |")
         largest = results["largest_solved"][task]
         lines.append(
             "| **largest solved T** | " + " | ".join(f"**{largest.get(c) or 'none'}**" for c in cells) + " |"
         )
+        improving = [
+            f"{train.CELL_LABELS[c]} T = {t}"
+            for c in cells
+            for t in lengths
+            if by_cell[c].get(str(t), {}).get("verdict") == "improving"
+        ]
+        if improving:
+            lines += [
+                "",
+                "Still improving when the budget ran out (a longer one may solve them): "
+                + ", ".join(improving),
+            ]
         lines.append("")
         if published_lines(task):
             lines += ["Published figures for the same cells:", *published_lines(task), ""]
