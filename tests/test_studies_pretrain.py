@@ -365,6 +365,9 @@ def _classifier_run(lm_runs, tmp_path):
             "needs model 'simple_rnn'",
         ),
         (None, {"pretrained_radius": 1.0}, ConfigError, "pretrained_radius needs pretrained_lm"),
+        ("simple_rnn", {"pretrained_input_scale": 0.0}, ConfigError, "pretrained_input_scale must be > 0"),
+        ("simple_rnn", {"pretrained_input_scale": 0.5}, ConfigError, "pretrained_input_scale rescales"),
+        (None, {"pretrained_input_scale": 0.5}, ConfigError, "pretrained_input_scale needs pretrained_lm"),
     ],
 )
 def test_mismatches_are_clear_errors(lm_runs, tiny_dir, tmp_path, lm_name, changes, error, message):
@@ -396,20 +399,26 @@ def test_cli_prints_a_mismatch_as_one_line(lm_runs, tiny_dir, tmp_path, capsys):
 
 
 def test_pretrained_radius_rescales_the_start_of_a_run(lm_runs, tiny_dir, tmp_path):
-    """--pretrained_radius: A_h at step 0 has that spectral radius; A_x and b are the LM's; recorded."""
+    """--pretrained_radius / --pretrained_input_scale: A_h at step 0 has that spectral radius, A_x is
+    the LM's times the scale, b is the LM's; both recorded."""
     config = tiny_config(
-        tiny_dir, lm_runs["simple_rnn"], pretrained_parts="embedding+rnn", pretrained_radius=0.7, num_epochs=1
+        tiny_dir,
+        lm_runs["simple_rnn"],
+        pretrained_parts="embedding+rnn",
+        pretrained_radius=0.7,
+        pretrained_input_scale=0.5,
+        num_epochs=1,
     )
     _, lm_params, _ = lm.load_run(lm_runs["simple_rnn"])
     hidden = SIZES["hidden_size"]
     _, _, state = _initial_state(config, load_pretrained(config))
     a = state.params["rnn"]["A"]
     assert spectral_radius(a[:, :hidden]) == pytest.approx(0.7, rel=1e-5)
-    np.testing.assert_array_equal(a[:, hidden:], lm_params["rnn"]["A"][:, hidden:])
+    np.testing.assert_allclose(a[:, hidden:], 0.5 * lm_params["rnn"]["A"][:, hidden:], rtol=1e-6)
     _assert_same(state.params["rnn"]["b"], lm_params["rnn"]["b"])
     train_and_evaluate(config, tmp_path / "run", progress=False)
     recorded = json.loads((tmp_path / "run" / "results.json").read_text())["pretrained_lm"]
-    assert recorded["recurrent_radius"] == 0.7
+    assert recorded["recurrent_radius"] == 0.7 and recorded["input_scale"] == 0.5
     assert recorded["lm_recurrent_radius"] == pytest.approx(
         spectral_radius(lm_params["rnn"]["A"][:, :hidden])
     )
@@ -424,13 +433,17 @@ def test_pretrained_start_study_writes_every_start(lm_runs, tiny_dir, tmp_path):
 
     out = tmp_path / "reach"
     flags = ["--pretrained_lm", str(lm_runs["simple_rnn"]), "--radii", "1.0,0.5", "--data_dir", str(tiny_dir)]
+    flags += ["--input_scales", "0.25"]
     results = pretrained_start.main(["--smoke", *flags, "--no_download", "--out", str(out)])
     names = [
         "random start",
         "language model's embedding",
         "language model",
+        "language model, A_x x 0.25",
         "language model, radius 1",
+        "language model, radius 1, A_x x 0.25",
         "language model, radius 0.5",
+        "language model, radius 0.5, A_x x 0.25",
     ]
     assert list(results["starts"]) == names
     found = results["starts"]
@@ -461,7 +474,9 @@ def test_pretrained_start_study_writes_every_start(lm_runs, tiny_dir, tmp_path):
         ("simple_rnn", ["--radii", "1.0,x"], "radii: 'x' is not a number"),
         ("simple_rnn", ["--radii", "-1"], "radii must be > 0"),
         ("simple_rnn", ["--num_reviews", "1000"], "training reviews have at least"),
-        ("lstm", ["--radii", "1.0"], "rescales a Simple RNN's A_h"),
+        ("lstm", ["--radii", "1.0"], "rescale a Simple RNN's A"),
+        ("lstm", ["--input_scales", "0.5"], "rescale a Simple RNN's A"),
+        ("simple_rnn", ["--input_scales", "0"], "input_scales must be > 0"),
         ("two_layers", [], "a one-layer"),
         ("missing", [], "holds no run"),
     ],

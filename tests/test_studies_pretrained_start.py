@@ -55,8 +55,23 @@ def test_rescale_recurrence_sets_the_radius_and_keeps_the_rest():
     params = {**params, "b": jnp.arange(6.0)}
     scaled, radii = imdb.rescale_recurrence(params, 6, 0.9)
     assert spectral_radius(scaled["A"][:, :6]) == pytest.approx(0.9, rel=1e-5)
-    assert radii == {"lm_recurrent_radius": pytest.approx(2.15, rel=1e-5), "recurrent_radius": 0.9}
+    assert radii == {
+        "lm_recurrent_radius": pytest.approx(2.15, rel=1e-5),
+        "recurrent_radius": 0.9,
+        "input_scale": 1.0,
+    }
     np.testing.assert_array_equal(scaled["A"][:, 6:], params["A"][:, 6:])  # A_x untouched
     np.testing.assert_array_equal(scaled["b"], params["b"])
     same, radii = imdb.rescale_recurrence(params, 6, None)
     assert same is params and radii["recurrent_radius"] == radii["lm_recurrent_radius"]
+
+
+def test_rescale_recurrence_scales_the_input_block_alone():
+    params = cells.init_simple_rnn(jax.random.key(1), 3, 6, recurrent_init="random", recurrent_scale=2.15)
+    scaled, radii = imdb.rescale_recurrence(params, 6, None, input_scale=0.25)
+    np.testing.assert_allclose(scaled["A"][:, 6:], 0.25 * params["A"][:, 6:], rtol=1e-6)  # A_x * 0.25
+    np.testing.assert_array_equal(scaled["A"][:, :6], params["A"][:, :6])  # A_h as it was
+    assert radii["input_scale"] == 0.25 and radii["recurrent_radius"] == radii["lm_recurrent_radius"]
+    both, _ = imdb.rescale_recurrence(params, 6, 1.0, input_scale=0.5)
+    assert spectral_radius(both["A"][:, :6]) == pytest.approx(1.0, rel=1e-5)
+    np.testing.assert_allclose(both["A"][:, 6:], 0.5 * params["A"][:, 6:], rtol=1e-6)

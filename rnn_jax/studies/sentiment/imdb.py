@@ -172,6 +172,11 @@ class TrainConfig:
         "rescale the pretrained Simple RNN's recurrent block A_h to this spectral radius at step 0 "
         "(simple_rnn with embedding+rnn; None: as the language model left it)",
     )
+    pretrained_input_scale: float = flag(
+        1.0,
+        "multiply the pretrained Simple RNN's input block A_x by this at step 0, to lower the input "
+        "drive that saturates its units (simple_rnn with embedding+rnn; 1: as the language model left it)",
+    )
 
 
 def validate_config(config: TrainConfig) -> None:
@@ -240,21 +245,28 @@ def _validate_pretrained_fields(config: TrainConfig) -> None:
     radius = config.pretrained_radius
     if radius is not None and (isinstance(radius, bool) or not radius > 0):
         raise ConfigError(f"pretrained_radius must be > 0 or None, got {radius!r}")
-    if (
-        radius is not None
-        and config.pretrained_lm is not None
-        and (config.model != "simple_rnn" or config.pretrained_parts != "embedding+rnn")
+    if not config.pretrained_input_scale > 0:
+        raise ConfigError(f"pretrained_input_scale must be > 0, got {config.pretrained_input_scale}")
+    for name, changed in (
+        ("pretrained_radius", radius is not None),
+        ("pretrained_input_scale", config.pretrained_input_scale != 1.0),
     ):
-        raise ConfigError(
-            "pretrained_radius rescales a pretrained Simple RNN recurrence: it needs model 'simple_rnn' "
-            f"and pretrained_parts 'embedding+rnn' (got {config.model!r}, {config.pretrained_parts!r})"
-        )
+        if (
+            changed
+            and config.pretrained_lm is not None
+            and (config.model != "simple_rnn" or config.pretrained_parts != "embedding+rnn")
+        ):
+            raise ConfigError(
+                f"{name} rescales a pretrained Simple RNN recurrence: it needs model 'simple_rnn' "
+                f"and pretrained_parts 'embedding+rnn' (got {config.model!r}, {config.pretrained_parts!r})"
+            )
     if config.pretrained_lm is None:
         for name, default in (
             ("pretrained_parts", "embedding"),
             ("freeze_embedding_epochs", 0),
             ("pretrained_lr_scale", 1.0),
             ("pretrained_radius", None),
+            ("pretrained_input_scale", 1.0),
         ):
             if getattr(config, name) != default:
                 raise ConfigError(f"{name} needs pretrained_lm (a language-model run folder to start from)")
@@ -362,7 +374,9 @@ def load_pretrained(config: TrainConfig) -> Pretrained | None:
             raise ConfigError(f"pretrained_lm: params[{name!r}] of {workdir} do not fit the classifier's")
     radii = {}
     if with_rnn and config.model == "simple_rnn":
-        params["rnn"], radii = rescale_recurrence(params["rnn"], config.hidden_size, config.pretrained_radius)
+        params["rnn"], radii = rescale_recurrence(
+            params["rnn"], config.hidden_size, config.pretrained_radius, config.pretrained_input_scale
+        )
     lm_results = runs.load_json(workdir / runs.RESULTS_FILE)
     summary = {
         "workdir": str(workdir),
@@ -377,21 +391,28 @@ def load_pretrained(config: TrainConfig) -> Pretrained | None:
 
 
 def rescale_recurrence(
-    rnn_params: dict[str, Any], hidden_size: int, radius: float | None
+    rnn_params: dict[str, Any], hidden_size: int, radius: float | None, input_scale: float = 1.0
 ) -> tuple[dict[str, Any], dict[str, float]]:
-    """A Simple RNN's `{"A": [H, H + E], ...}` with `A_h = A[:, :H]` scaled to spectral radius `radius`.
+    """A Simple RNN's `{"A": [H, H + E], ...}` with `A_h = A[:, :H]` scaled to spectral radius `radius`
+    and the input block `A_x = A[:, H:]` multiplied by `input_scale`:
 
-        A_h <- A_h * radius / rho(A_h)        (A_x and b unchanged; radius None: nothing changes)
+        A_h <- A_h * radius / rho(A_h)   (radius None: unchanged)
+        A_x <- A_x * input_scale         (b unchanged)
 
     Returns the parameters and `{"lm_recurrent_radius": rho(A_h), "recurrent_radius": the radius at
-    step 0}`, recorded in results.json beside the start.
+    step 0, "input_scale": input_scale}`, recorded in results.json beside the start.
     """
     a = rnn_params["A"]
     rho = spectral_radius(a[:, :hidden_size])
-    if radius is None:
-        return rnn_params, {"lm_recurrent_radius": rho, "recurrent_radius": rho}
-    scaled = a.at[:, :hidden_size].multiply(radius / rho)
-    return {**rnn_params, "A": scaled}, {"lm_recurrent_radius": rho, "recurrent_radius": float(radius)}
+    radii = {"lm_recurrent_radius": rho, "recurrent_radius": rho if radius is None else float(radius)}
+    radii["input_scale"] = float(input_scale)
+    if radius is None and input_scale == 1.0:
+        return rnn_params, radii
+    if radius is not None:
+        a = a.at[:, :hidden_size].multiply(radius / rho)
+    if input_scale != 1.0:
+        a = a.at[:, hidden_size:].multiply(input_scale)
+    return {**rnn_params, "A": a}, radii
 
 
 def _init_from(key: jax.Array, *, model: nn.Module, seq_len: int, start: dict[str, Any] | None) -> Any:

@@ -17,9 +17,11 @@ in tanh's flat tails (|h_t| > 0.99, every t) and the median norm of the word vec
 the embedding). Starts: the classifier's own random initialisation (`init_params`: its embedding
 and recurrence), the language model's embedding with the random recurrence (what
 `--pretrained_parts embedding` starts from), the language model's parameters as trained, and, for
-a Simple RNN, the same with A_h rescaled to each of `--radii` (`imdb.rescale_recurrence`, what
-`rnn-jax imdb --pretrained_radius` starts from). Reviews: the first `--num_reviews` reviews of TFDS's
-train split (stored order) with at least T words, encoded with the language model's vocabulary.
+a Simple RNN, the same with A_h rescaled to each of `--radii` and A_x multiplied by each of
+`--input_scales`, every combination (`imdb.rescale_recurrence`, what `rnn-jax imdb
+--pretrained_radius R --pretrained_input_scale s` starts from). Reviews: the first `--num_reviews`
+reviews of TFDS's train split (stored order) with at least T words, encoded with the language model's
+vocabulary.
 
 Writes `results.json`, `table.md` and `reach.png` (reach(k), log y) in `--out`.
 """
@@ -54,6 +56,9 @@ class StartConfig:
 
     pretrained_lm: str = flag("", "a finished RNN language-model run folder (rnn-jax lm --workdir)")
     radii: str = flag("", "comma-separated spectral radii for the Simple RNN's A_h, each one more start")
+    input_scales: str = flag(
+        "", "comma-separated multipliers of the Simple RNN's A_x: one more start each, with each radius"
+    )
     seq_len: int = flag(500, "T, the last words a review is read by (the classifier's seq_len)")
     num_reviews: int = flag(16, "reviews of at least T words (the median is over them)")
     seed: int = flag(0, "seed of the classifier's random start")
@@ -69,16 +74,16 @@ class StartConfig:
 SMOKE = {"seq_len": 12, "num_reviews": 2}
 
 
-def parse_radii(text: str) -> tuple[float, ...]:
-    """`"1.0,0.5"` -> (1.0, 0.5); ConfigError for a value that is not a positive number."""
+def parse_radii(text: str, name: str = "radii") -> tuple[float, ...]:
+    """`"1.0,0.5"` -> (1.0, 0.5); ConfigError (naming the flag) for a value that is not a positive number."""
     radii = []
     for item in filter(None, (s.strip() for s in text.split(","))):
         try:
             value = float(item)
         except ValueError:
-            raise ConfigError(f"radii: {item!r} is not a number") from None
+            raise ConfigError(f"{name}: {item!r} is not a number") from None
         if not value > 0:
-            raise ConfigError(f"radii must be > 0, got {value}")
+            raise ConfigError(f"{name} must be > 0, got {value}")
         radii.append(value)
     return tuple(radii)
 
@@ -134,10 +139,11 @@ def starts(config: StartConfig) -> tuple[str, dict[str, dict[str, Any]], Any]:
             f"{config.pretrained_lm}: a one-layer {'/'.join(STEP_FUNCTIONS)} language model is needed, "
             f"got {lm_config.model} with {lm_config.num_layers} layers"
         )
-    radii = parse_radii(config.radii)
-    if radii and lm_config.model != "simple_rnn":
+    radii, input_scales = parse_radii(config.radii), parse_radii(config.input_scales, "input_scales")
+    if (radii or input_scales) and lm_config.model != "simple_rnn":
         raise ConfigError(
-            f"--radii rescales a Simple RNN's A_h; {config.pretrained_lm} is an {lm_config.model}"
+            f"--radii and --input_scales rescale a Simple RNN's A; "
+            f"{config.pretrained_lm} is an {lm_config.model}"
         )
     classifier = imdb.TrainConfig(
         model=lm_config.model,
@@ -152,9 +158,17 @@ def starts(config: StartConfig) -> tuple[str, dict[str, dict[str, Any]], Any]:
         EMBEDDING_ONLY: {"embedding": lm_params["embedding"]["embedding"], "rnn": random["rnn"]},
         "language model": {"embedding": lm_params["embedding"]["embedding"], "rnn": lm_params["rnn"]},
     }
-    for radius in radii:
-        rnn, _ = imdb.rescale_recurrence(lm_params["rnn"], lm_config.hidden_size, radius)
-        found[f"language model, radius {radius:g}"] = {**found["language model"], "rnn": rnn}
+    for radius in (None, *radii):
+        for scale in (1.0, *input_scales):
+            if radius is None and scale == 1.0:
+                continue  # the language model as trained, above
+            rnn, _ = imdb.rescale_recurrence(lm_params["rnn"], lm_config.hidden_size, radius, scale)
+            name = (
+                "language model"
+                + (f", radius {radius:g}" if radius else "")
+                + (f", A_x x {scale:g}" if scale != 1.0 else "")
+            )
+            found[name] = {**found["language model"], "rnn": rnn}
     return lm_config.model, found, vocab
 
 
