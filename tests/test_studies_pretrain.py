@@ -368,6 +368,8 @@ def _classifier_run(lm_runs, tmp_path):
         ("simple_rnn", {"pretrained_input_scale": 0.0}, ConfigError, "pretrained_input_scale must be > 0"),
         ("simple_rnn", {"pretrained_input_scale": 0.5}, ConfigError, "pretrained_input_scale rescales"),
         (None, {"pretrained_input_scale": 0.5}, ConfigError, "pretrained_input_scale needs pretrained_lm"),
+        ("simple_rnn", {"pretrained_orthogonal": True}, ConfigError, "pretrained_orthogonal rescales"),
+        (None, {"pretrained_orthogonal": True}, ConfigError, "pretrained_orthogonal needs pretrained_lm"),
     ],
 )
 def test_mismatches_are_clear_errors(lm_runs, tiny_dir, tmp_path, lm_name, changes, error, message):
@@ -409,6 +411,12 @@ def test_pretrained_radius_rescales_the_start_of_a_run(lm_runs, tiny_dir, tmp_pa
         pretrained_input_scale=0.5,
         num_epochs=1,
     )
+    polar = tiny_config(
+        tiny_dir, lm_runs["simple_rnn"], pretrained_parts="embedding+rnn", pretrained_orthogonal=True
+    )
+    _, _, polar_state = _initial_state(polar, load_pretrained(polar))
+    q = np.asarray(polar_state.params["rnn"]["A"][:, : SIZES["hidden_size"]])
+    np.testing.assert_allclose(q @ q.T, np.eye(SIZES["hidden_size"]), atol=1e-5)
     _, lm_params, _ = lm.load_run(lm_runs["simple_rnn"])
     hidden = SIZES["hidden_size"]
     _, _, state = _initial_state(config, load_pretrained(config))
@@ -433,7 +441,7 @@ def test_pretrained_start_study_writes_every_start(lm_runs, tiny_dir, tmp_path):
 
     out = tmp_path / "reach"
     flags = ["--pretrained_lm", str(lm_runs["simple_rnn"]), "--radii", "1.0,0.5", "--data_dir", str(tiny_dir)]
-    flags += ["--input_scales", "0.25"]
+    flags += ["--input_scales", "0.25", "--orthogonal"]
     results = pretrained_start.main(["--smoke", *flags, "--no_download", "--out", str(out)])
     names = [
         "random start",
@@ -444,10 +452,12 @@ def test_pretrained_start_study_writes_every_start(lm_runs, tiny_dir, tmp_path):
         "language model, radius 1, A_x x 0.25",
         "language model, radius 0.5",
         "language model, radius 0.5, A_x x 0.25",
+        "language model, A_h orthogonal",
     ]
     assert list(results["starts"]) == names
     found = results["starts"]
     assert found["language model, radius 0.5"]["recurrent_radius"] == pytest.approx(0.5, rel=1e-5)
+    assert found["language model, A_h orthogonal"]["recurrent_radius"] == pytest.approx(1.0, rel=1e-5)
     # The embedding-only start: the language model's word vectors, the random start's recurrence.
     assert (
         found["language model's embedding"]["recurrent_radius"] == found["random start"]["recurrent_radius"]
@@ -476,6 +486,7 @@ def test_pretrained_start_study_writes_every_start(lm_runs, tiny_dir, tmp_path):
         ("simple_rnn", ["--num_reviews", "1000"], "training reviews have at least"),
         ("lstm", ["--radii", "1.0"], "rescale a Simple RNN's A"),
         ("lstm", ["--input_scales", "0.5"], "rescale a Simple RNN's A"),
+        ("lstm", ["--orthogonal"], "rescale a Simple RNN's A"),
         ("simple_rnn", ["--input_scales", "0"], "input_scales must be > 0"),
         ("two_layers", [], "a one-layer"),
         ("missing", [], "holds no run"),

@@ -59,11 +59,30 @@ def test_rescale_recurrence_sets_the_radius_and_keeps_the_rest():
         "lm_recurrent_radius": pytest.approx(2.15, rel=1e-5),
         "recurrent_radius": 0.9,
         "input_scale": 1.0,
+        "orthogonal": False,
     }
     np.testing.assert_array_equal(scaled["A"][:, 6:], params["A"][:, 6:])  # A_x untouched
     np.testing.assert_array_equal(scaled["b"], params["b"])
     same, radii = imdb.rescale_recurrence(params, 6, None)
     assert same is params and radii["recurrent_radius"] == radii["lm_recurrent_radius"]
+
+
+def test_rescale_recurrence_orthogonal_is_the_polar_factor():
+    params = cells.init_simple_rnn(jax.random.key(2), 3, 6, recurrent_init="random", recurrent_scale=2.15)
+    a_h = np.asarray(params["A"][:, :6], np.float64)
+    polar, radii = imdb.rescale_recurrence(params, 6, None, orthogonal=True)
+    q = np.asarray(polar["A"][:, :6], np.float64)
+    np.testing.assert_allclose(q @ q.T, np.eye(6), atol=1e-5)  # orthogonal: every singular value 1
+    p = q.T @ a_h  # A_h = Q P with P = V S V^T symmetric positive definite
+    np.testing.assert_allclose(p, p.T, atol=1e-5)
+    assert np.all(np.linalg.eigvalsh((p + p.T) / 2) > 0)
+    np.testing.assert_array_equal(polar["A"][:, 6:], params["A"][:, 6:])
+    assert radii["orthogonal"] is True and radii["recurrent_radius"] == 1.0
+    assert radii["lm_recurrent_radius"] == pytest.approx(2.15, rel=1e-5)
+    scaled, radii = imdb.rescale_recurrence(params, 6, 0.9, orthogonal=True)
+    singular = np.linalg.svd(np.asarray(scaled["A"][:, :6]), compute_uv=False)
+    np.testing.assert_allclose(singular, 0.9, rtol=1e-5)
+    assert radii["recurrent_radius"] == 0.9
 
 
 def test_rescale_recurrence_scales_the_input_block_alone():

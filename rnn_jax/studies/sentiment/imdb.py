@@ -172,6 +172,11 @@ class TrainConfig:
         "rescale the pretrained Simple RNN's recurrent block A_h to this spectral radius at step 0 "
         "(simple_rnn with embedding+rnn; None: as the language model left it)",
     )
+    pretrained_orthogonal: bool = flag(
+        False,
+        "replace the pretrained Simple RNN's A_h by its nearest orthogonal matrix U V^T (A_h = U S V^T): "
+        "the language model's directions without its contraction (simple_rnn with embedding+rnn)",
+    )
     pretrained_input_scale: float = flag(
         1.0,
         "multiply the pretrained Simple RNN's input block A_x by this at step 0, to lower the input "
@@ -250,6 +255,7 @@ def _validate_pretrained_fields(config: TrainConfig) -> None:
     for name, changed in (
         ("pretrained_radius", radius is not None),
         ("pretrained_input_scale", config.pretrained_input_scale != 1.0),
+        ("pretrained_orthogonal", config.pretrained_orthogonal),
     ):
         if (
             changed
@@ -267,6 +273,7 @@ def _validate_pretrained_fields(config: TrainConfig) -> None:
             ("pretrained_lr_scale", 1.0),
             ("pretrained_radius", None),
             ("pretrained_input_scale", 1.0),
+            ("pretrained_orthogonal", False),
         ):
             if getattr(config, name) != default:
                 raise ConfigError(f"{name} needs pretrained_lm (a language-model run folder to start from)")
@@ -375,7 +382,11 @@ def load_pretrained(config: TrainConfig) -> Pretrained | None:
     radii = {}
     if with_rnn and config.model == "simple_rnn":
         params["rnn"], radii = rescale_recurrence(
-            params["rnn"], config.hidden_size, config.pretrained_radius, config.pretrained_input_scale
+            params["rnn"],
+            config.hidden_size,
+            config.pretrained_radius,
+            config.pretrained_input_scale,
+            orthogonal=config.pretrained_orthogonal,
         )
     lm_results = runs.load_json(workdir / runs.RESULTS_FILE)
     summary = {
@@ -391,25 +402,36 @@ def load_pretrained(config: TrainConfig) -> Pretrained | None:
 
 
 def rescale_recurrence(
-    rnn_params: dict[str, Any], hidden_size: int, radius: float | None, input_scale: float = 1.0
+    rnn_params: dict[str, Any],
+    hidden_size: int,
+    radius: float | None,
+    input_scale: float = 1.0,
+    *,
+    orthogonal: bool = False,
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """A Simple RNN's `{"A": [H, H + E], ...}` with `A_h = A[:, :H]` scaled to spectral radius `radius`
     and the input block `A_x = A[:, H:]` multiplied by `input_scale`:
 
+        A_h <- U V^T                     (orthogonal: the polar factor of A_h = U S V^T, radius 1)
         A_h <- A_h * radius / rho(A_h)   (radius None: unchanged)
         A_x <- A_x * input_scale         (b unchanged)
 
-    Returns the parameters and `{"lm_recurrent_radius": rho(A_h), "recurrent_radius": the radius at
-    step 0, "input_scale": input_scale}`, recorded in results.json beside the start.
+    Returns the parameters and `{"lm_recurrent_radius": rho(A_h) as trained, "recurrent_radius": the
+    radius at step 0, "input_scale": input_scale, "orthogonal": orthogonal}`, recorded in results.json.
     """
     a = rnn_params["A"]
     rho = spectral_radius(a[:, :hidden_size])
-    radii = {"lm_recurrent_radius": rho, "recurrent_radius": rho if radius is None else float(radius)}
-    radii["input_scale"] = float(input_scale)
-    if radius is None and input_scale == 1.0:
+    if orthogonal:
+        u, _, vt = jnp.linalg.svd(a[:, :hidden_size])
+        a, rho_now = a.at[:, :hidden_size].set(u @ vt), 1.0
+    else:
+        rho_now = rho
+    radii = {"lm_recurrent_radius": rho, "recurrent_radius": rho_now if radius is None else float(radius)}
+    radii.update(input_scale=float(input_scale), orthogonal=bool(orthogonal))
+    if radius is None and input_scale == 1.0 and not orthogonal:
         return rnn_params, radii
     if radius is not None:
-        a = a.at[:, :hidden_size].multiply(radius / rho)
+        a = a.at[:, :hidden_size].multiply(radius / rho_now)
     if input_scale != 1.0:
         a = a.at[:, hidden_size:].multiply(input_scale)
     return {**rnn_params, "A": a}, radii

@@ -18,8 +18,9 @@ the embedding). Starts: the classifier's own random initialisation (`init_params
 and recurrence), the language model's embedding with the random recurrence (what
 `--pretrained_parts embedding` starts from), the language model's parameters as trained, and, for
 a Simple RNN, the same with A_h rescaled to each of `--radii` and A_x multiplied by each of
-`--input_scales`, every combination (`imdb.rescale_recurrence`, what `rnn-jax imdb
---pretrained_radius R --pretrained_input_scale s` starts from). Reviews: the first `--num_reviews`
+`--input_scales`, every combination, and with `--orthogonal` A_h replaced by its polar factor
+(`imdb.rescale_recurrence`, what `rnn-jax imdb --pretrained_radius R --pretrained_input_scale s
+--pretrained_orthogonal` starts from). Reviews: the first `--num_reviews`
 reviews of TFDS's train split (stored order) with at least T words, encoded with the language model's
 vocabulary.
 
@@ -59,6 +60,7 @@ class StartConfig:
     input_scales: str = flag(
         "", "comma-separated multipliers of the Simple RNN's A_x: one more start each, with each radius"
     )
+    orthogonal: bool = flag(False, "one more start: the Simple RNN's A_h replaced by its polar factor U V^T")
     seq_len: int = flag(500, "T, the last words a review is read by (the classifier's seq_len)")
     num_reviews: int = flag(16, "reviews of at least T words (the median is over them)")
     seed: int = flag(0, "seed of the classifier's random start")
@@ -140,9 +142,9 @@ def starts(config: StartConfig) -> tuple[str, dict[str, dict[str, Any]], Any]:
             f"got {lm_config.model} with {lm_config.num_layers} layers"
         )
     radii, input_scales = parse_radii(config.radii), parse_radii(config.input_scales, "input_scales")
-    if (radii or input_scales) and lm_config.model != "simple_rnn":
+    if (radii or input_scales or config.orthogonal) and lm_config.model != "simple_rnn":
         raise ConfigError(
-            f"--radii and --input_scales rescale a Simple RNN's A; "
+            f"--radii, --input_scales and --orthogonal rescale a Simple RNN's A; "
             f"{config.pretrained_lm} is an {lm_config.model}"
         )
     classifier = imdb.TrainConfig(
@@ -169,6 +171,9 @@ def starts(config: StartConfig) -> tuple[str, dict[str, dict[str, Any]], Any]:
                 + (f", A_x x {scale:g}" if scale != 1.0 else "")
             )
             found[name] = {**found["language model"], "rnn": rnn}
+    if config.orthogonal:
+        rnn, _ = imdb.rescale_recurrence(lm_params["rnn"], lm_config.hidden_size, None, orthogonal=True)
+        found["language model, A_h orthogonal"] = {**found["language model"], "rnn": rnn}
     return lm_config.model, found, vocab
 
 
