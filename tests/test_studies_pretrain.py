@@ -443,21 +443,27 @@ def test_pretrained_start_study_writes_every_start(lm_runs, tiny_dir, tmp_path):
     flags = ["--pretrained_lm", str(lm_runs["simple_rnn"]), "--radii", "1.0,0.5", "--data_dir", str(tiny_dir)]
     flags += ["--input_scales", "0.25", "--orthogonal"]
     results = pretrained_start.main(["--smoke", *flags, "--no_download", "--out", str(out)])
+    rescaled = [
+        "",
+        ", A_x x 0.25",
+        ", radius 1",
+        ", radius 1, A_x x 0.25",
+        ", radius 0.5",
+        ", radius 0.5, A_x x 0.25",
+    ]
     names = [
         "random start",
         "language model's embedding",
-        "language model",
-        "language model, A_x x 0.25",
-        "language model, radius 1",
-        "language model, radius 1, A_x x 0.25",
-        "language model, radius 0.5",
-        "language model, radius 0.5, A_x x 0.25",
-        "language model, A_h orthogonal",
+        *(f"language model{r}" for r in rescaled),
+        *(f"language model, A_h orthogonal{r}" for r in rescaled),
     ]
     assert list(results["starts"]) == names
     found = results["starts"]
     assert found["language model, radius 0.5"]["recurrent_radius"] == pytest.approx(0.5, rel=1e-5)
     assert found["language model, A_h orthogonal"]["recurrent_radius"] == pytest.approx(1.0, rel=1e-5)
+    assert found["language model, A_h orthogonal, radius 0.5"]["recurrent_radius"] == pytest.approx(
+        0.5, rel=1e-5
+    )
     # The embedding-only start: the language model's word vectors, the random start's recurrence.
     assert (
         found["language model's embedding"]["recurrent_radius"] == found["random start"]["recurrent_radius"]

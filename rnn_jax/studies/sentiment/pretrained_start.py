@@ -18,7 +18,8 @@ the embedding). Starts: the classifier's own random initialisation (`init_params
 and recurrence), the language model's embedding with the random recurrence (what
 `--pretrained_parts embedding` starts from), the language model's parameters as trained, and, for
 a Simple RNN, the same with A_h rescaled to each of `--radii` and A_x multiplied by each of
-`--input_scales`, every combination, and with `--orthogonal` A_h replaced by its polar factor
+`--input_scales`, every combination, and with `--orthogonal` all of them again with A_h first replaced
+by its polar factor
 (`imdb.rescale_recurrence`, what `rnn-jax imdb --pretrained_radius R --pretrained_input_scale s
 --pretrained_orthogonal` starts from). Reviews: the first `--num_reviews`
 reviews of TFDS's train split (stored order) with at least T words, encoded with the language model's
@@ -60,7 +61,9 @@ class StartConfig:
     input_scales: str = flag(
         "", "comma-separated multipliers of the Simple RNN's A_x: one more start each, with each radius"
     )
-    orthogonal: bool = flag(False, "one more start: the Simple RNN's A_h replaced by its polar factor U V^T")
+    orthogonal: bool = flag(
+        False, "the starts again with the Simple RNN's A_h replaced by its polar factor U V^T (orthogonal)"
+    )
     seq_len: int = flag(500, "T, the last words a review is read by (the classifier's seq_len)")
     num_reviews: int = flag(16, "reviews of at least T words (the median is over them)")
     seed: int = flag(0, "seed of the classifier's random start")
@@ -160,20 +163,21 @@ def starts(config: StartConfig) -> tuple[str, dict[str, dict[str, Any]], Any]:
         EMBEDDING_ONLY: {"embedding": lm_params["embedding"]["embedding"], "rnn": random["rnn"]},
         "language model": {"embedding": lm_params["embedding"]["embedding"], "rnn": lm_params["rnn"]},
     }
-    for radius in (None, *radii):
-        for scale in (1.0, *input_scales):
-            if radius is None and scale == 1.0:
-                continue  # the language model as trained, above
-            rnn, _ = imdb.rescale_recurrence(lm_params["rnn"], lm_config.hidden_size, radius, scale)
-            name = (
-                "language model"
-                + (f", radius {radius:g}" if radius else "")
-                + (f", A_x x {scale:g}" if scale != 1.0 else "")
-            )
-            found[name] = {**found["language model"], "rnn": rnn}
-    if config.orthogonal:
-        rnn, _ = imdb.rescale_recurrence(lm_params["rnn"], lm_config.hidden_size, None, orthogonal=True)
-        found["language model, A_h orthogonal"] = {**found["language model"], "rnn": rnn}
+    for orthogonal in (False, True) if config.orthogonal else (False,):
+        for radius in (None, *radii):
+            for scale in (1.0, *input_scales):
+                if radius is None and scale == 1.0 and not orthogonal:
+                    continue  # the language model as trained, above
+                rnn, _ = imdb.rescale_recurrence(
+                    lm_params["rnn"], lm_config.hidden_size, radius, scale, orthogonal=orthogonal
+                )
+                name = (
+                    "language model"
+                    + (", A_h orthogonal" if orthogonal else "")
+                    + (f", radius {radius:g}" if radius else "")
+                    + (f", A_x x {scale:g}" if scale != 1.0 else "")
+                )
+                found[name] = {**found["language model"], "rnn": rnn}
     return lm_config.model, found, vocab
 
 
