@@ -461,6 +461,13 @@ def test_pretrained_start_study_writes_every_start(lm_runs, tiny_dir, tmp_path):
     found = results["starts"]
     assert found["language model, radius 0.5"]["recurrent_radius"] == pytest.approx(0.5, rel=1e-5)
     assert found["language model, A_h orthogonal"]["recurrent_radius"] == pytest.approx(1.0, rel=1e-5)
+    np.testing.assert_allclose(
+        found["language model, A_h orthogonal"]["recurrent_singular_values"], 1.0, rtol=1e-5
+    )
+    a_h = np.asarray(lm.load_run(lm_runs["simple_rnn"])[1]["rnn"]["A"][:, : SIZES["hidden_size"]], np.float64)
+    np.testing.assert_allclose(
+        found["language model"]["recurrent_singular_values"], np.linalg.svd(a_h, compute_uv=False), rtol=1e-5
+    )
     assert found["language model, A_h orthogonal, radius 0.5"]["recurrent_radius"] == pytest.approx(
         0.5, rel=1e-5
     )
@@ -481,7 +488,7 @@ def test_pretrained_start_study_writes_every_start(lm_runs, tiny_dir, tmp_path):
         assert np.all(np.isfinite(start["median_norm"]))
     for name in ("results.json", "table.md", "reach.png", "config.json"):
         assert (out / name).exists(), name
-    assert "| language model, radius 0.5 | 0.50 |" in (out / "table.md").read_text()
+    assert "| language model, A_h orthogonal | 1.00 | 0.0 % |" in (out / "table.md").read_text()
 
 
 @pytest.mark.parametrize(

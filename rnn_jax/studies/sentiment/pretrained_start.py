@@ -196,6 +196,7 @@ def run(config: StartConfig) -> dict[str, Any]:
         median = np.median(np.asarray(norms), axis=0)  # [T]
         results["starts"][name] = {
             "recurrent_radius": _radius(params["rnn"], cell),
+            "recurrent_singular_values": _singular_values(params["rnn"], cell),
             "embedding_row_norm": float(np.median(np.linalg.norm(np.asarray(params["embedding"]), axis=1))),
             "saturated_fraction": float(np.mean(saturated)),
             "median_norm": median.tolist(),
@@ -217,22 +218,31 @@ def _radius(rnn_params: Any, cell: str) -> float | None:
     return spectral_radius(rnn_params["A"][:, : rnn_params["A"].shape[0]])
 
 
+def _singular_values(rnn_params: Any, cell: str) -> list[float] | None:
+    """A Simple RNN's A_h singular values, largest first (None for the gated cells)."""
+    if cell != "simple_rnn":
+        return None
+    hidden = rnn_params["A"].shape[0]
+    return np.linalg.svd(np.asarray(rnn_params["A"][:, :hidden], np.float64), compute_uv=False).tolist()
+
+
 def to_markdown(results: dict[str, Any], seq_len: int) -> str:
     distances = [k for k in REPORTED_DISTANCES if k < seq_len]
     lines = [
         f"{results['cell']}: median || d h_T / d x_(T-k) || over the reviews, T = {seq_len}, at step 0",
         "",
-        "| start | radius of A_h | word vector norm (median) | saturated (abs h > 0.99) | "
-        + " | ".join(f"k = {k}" for k in distances)
-        + " |",
-        "| --- | --- | --- | --- |" + " --- |" * len(distances),
+        "| start | radius of A_h | singular values of A_h < 0.5 | word vector norm (median) "
+        "| saturated (abs h > 0.99) | " + " | ".join(f"k = {k}" for k in distances) + " |",
+        "| --- | --- | --- | --- | --- |" + " --- |" * len(distances),
     ]
     for name, start in results["starts"].items():
         norms = " | ".join(f"{start['median_norm'][k]:.2e}" for k in distances)
         radius = "-" if start["recurrent_radius"] is None else f"{start['recurrent_radius']:.2f}"
         row_norm = start["embedding_row_norm"]
         saturated = 100 * start["saturated_fraction"]
-        lines.append(f"| {name} | {radius} | {row_norm:.2f} | {saturated:.1f} % | {norms} |")
+        singular = start.get("recurrent_singular_values")
+        small = "-" if singular is None else f"{100 * np.mean(np.asarray(singular) < 0.5):.1f} %"
+        lines.append(f"| {name} | {radius} | {small} | {row_norm:.2f} | {saturated:.1f} % | {norms} |")
     return "\n".join(lines) + "\n"
 
 
