@@ -234,7 +234,7 @@ def plot_label_curve(summary: list[dict[str, Any]], path: str | Path) -> Path:
     ax.set_xlabel("labelled training reviews")
     ax.set_ylabel("IMDB test accuracy (%)")
     ax.grid(alpha=0.3, which="both")
-    ax.legend()
+    ax.legend(fontsize=8, loc="lower right")  # the curves rise to the upper right
     return save_figure(fig, path)
 
 
