@@ -310,6 +310,31 @@ class Pretrained(NamedTuple):
     summary: dict[str, Any]
 
 
+def _check_lm_fits(config: TrainConfig, lm_config: Any, with_embedding: bool, with_rnn: bool) -> None:
+    """ConfigError when the language model's sizes, cell or layers do not fit the parts taken."""
+    sizes = (
+        ["vocab_size"]
+        + (["embedding_size"] if with_embedding else [])
+        + (["hidden_size"] if with_rnn else [])
+    )
+    for name in sizes:
+        if getattr(lm_config, name) != getattr(config, name):
+            raise ConfigError(
+                f"pretrained_lm: {name} differs: the language model's is {getattr(lm_config, name)}, "
+                f"the classifier's {getattr(config, name)}"
+            )
+    if with_rnn and lm_config.model != config.model:
+        raise ConfigError(
+            f"pretrained_lm: the language model's cell is {lm_config.model!r}, the classifier's "
+            f"{config.model!r}; embedding+rnn needs the same cell (or use pretrained_parts 'embedding')"
+        )
+    if with_rnn and lm_config.num_layers != 1:
+        raise ConfigError(
+            f"pretrained_lm: the language model has {lm_config.num_layers} layers; embedding+rnn needs "
+            "a one-layer model (or use pretrained_parts 'embedding')"
+        )
+
+
 def load_pretrained(config: TrainConfig) -> Pretrained | None:
     """The parts of `config.pretrained_lm` the classifier starts from (None without `pretrained_lm`).
 
@@ -345,27 +370,7 @@ def load_pretrained(config: TrainConfig) -> Pretrained | None:
         )
     with_rnn = config.pretrained_parts == "embedding+rnn"
     with_embedding = config.pretrained_parts != "vocab"
-    sizes = (
-        ["vocab_size"]
-        + (["embedding_size"] if with_embedding else [])
-        + (["hidden_size"] if with_rnn else [])
-    )
-    for name in sizes:
-        if getattr(lm_config, name) != getattr(config, name):
-            raise ConfigError(
-                f"pretrained_lm: {name} differs: the language model's is {getattr(lm_config, name)}, "
-                f"the classifier's {getattr(config, name)}"
-            )
-    if with_rnn and lm_config.model != config.model:
-        raise ConfigError(
-            f"pretrained_lm: the language model's cell is {lm_config.model!r}, the classifier's "
-            f"{config.model!r}; embedding+rnn needs the same cell (or use pretrained_parts 'embedding')"
-        )
-    if with_rnn and lm_config.num_layers != 1:
-        raise ConfigError(
-            f"pretrained_lm: the language model has {lm_config.num_layers} layers; embedding+rnn needs "
-            "a one-layer model (or use pretrained_parts 'embedding')"
-        )
+    _check_lm_fits(config, lm_config, with_embedding, with_rnn)
     _, lm_params, vocab = lm.load_run(workdir)
     if vocab.num_ids != config.vocab_size + NUM_SPECIAL_IDS:
         raise ConfigError(
