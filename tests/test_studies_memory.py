@@ -177,8 +177,21 @@ def test_the_sweep_writes_results_in_the_published_shape_and_resumes(tmp_path, c
         assert [h["step"] for h in curve] == [10, 20, 30] and curve[:2] == old[cell]
     assert len(runs.read_metrics(adding)) == 4  # both records kept; results.json reads the last
     # Other settings in the same folder are refused: the records would not be comparable.
-    with pytest.raises(ResumeError, match="larger budget, not a smaller one"):
+    with pytest.raises(ResumeError, match=r"lstm T=5 \(30\).*not a smaller one \(10\)"):
         sweep.main(["--task", "adding", "--smoke", "--max_steps", "10", "--workdir", workdir])
+    # The budget is per (cell, T): a cell the larger budget did not reach may run a smaller one.
+    out = sweep.main(
+        ["--task", "adding", "--smoke", "--cells", "gru", "--max_steps", "10", "--workdir", workdir]
+    )
+    assert out["adding"]["gru"]["5"]["max_steps"] == 10 and out["adding"]["lstm"]["5"]["steps"] == 30
+    # A diverged run (its metric NaN, stored as the string "nan") is final: a larger budget skips it.
+    diverged = {**runs.read_metrics(adding)[-1], "cell": "lstm", "metric": float("nan"), "solved": False}
+    runs.append_metrics(adding, diverged)
+    assert runs.read_metrics(adding)[-1]["metric"] == "nan"
+    out = sweep.main(
+        ["--task", "adding", "--smoke", "--cells", "lstm", "--max_steps", "40", "--workdir", workdir]
+    )
+    assert "0 runs trained" in out["notes"][0]
     with pytest.raises(ResumeError, match="batch_size"):
         sweep.main(["--task", "adding", "--smoke", "--batch_size", "3", "--workdir", workdir])
 

@@ -10,8 +10,9 @@ sequences; its record goes into `<workdir>/<task>/metrics.jsonl` and its learnin
 with the same workdir skips the (cell, T) it has and resumes a run cut off mid-way from its saved
 state. A rerun with a larger `--max_steps` gives every unsolved, finite (cell, T) the longer budget:
 it continues from the run's final state (`<workdir>/<task>/state/`), on the batches one
-uninterrupted run would draw, and its new record replaces the old. Cells may run in separate
-processes at once on the same workdir. `<workdir>/results.json`
+uninterrupted run would draw, and its new record replaces the old. The budget belongs to each
+(cell, T): a rerun may give the (cell, T) it selects a larger one, never a smaller one, and other
+(cell, T) of the workdir keep theirs. Cells may run in separate processes at once on the same workdir. `<workdir>/results.json`
 gathers both tasks in the shape
 
     {"adding": {"baseline": 0.167, "<cell>": {"<T>": {"test_mse", "solved", "steps", ...}}},
@@ -281,8 +282,9 @@ def _task_dir(config: MemoryConfig) -> Path:
     return Path(config.workdir) / config.task
 
 
-def _check_or_save_config(config: MemoryConfig) -> None:
-    """Saves the task's config.json, or checks a rerun keeps the settings its records were made with."""
+def _check_or_save_config(config: MemoryConfig, selected: list[tuple[str, int]]) -> None:
+    """Saves the task's config.json, or checks a rerun keeps the settings its records were made with
+    and gives the `selected` (cell, T) no smaller budget than they had."""
     path = _task_dir(config) / runs.CONFIG_FILE
     if path.exists():
         saved = runs.load_json(path)
@@ -296,21 +298,40 @@ def _check_or_save_config(config: MemoryConfig) -> None:
                 f"{path.parent} holds runs made with other settings: {', '.join(changed)}; "
                 "use another --workdir or the same settings"
             )
-        if saved.get("max_steps", 0) > config.max_steps:  # a larger budget continues the runs
-            raise ResumeError(
-                f"{path.parent} holds runs with max_steps {saved['max_steps']}; a rerun may give them a "
-                f"larger budget, not a smaller one ({config.max_steps}); use another --workdir"
-            )
+    _check_budgets(config, selected)
     runs.save_config(_task_dir(config), config)
+
+
+def _check_budgets(config: MemoryConfig, jobs: list[tuple[str, int]]) -> None:
+    """Refuses a budget smaller than the one a (cell, T) of this run was already given: a larger
+    --max_steps continues a run, a smaller one cannot undo it. Other (cell, T) in the folder may hold
+    any budget (the copy task's short T run longer than its long T)."""
+    last = _last_records(config)
+    larger = [
+        f"{cell} T={seq_len} ({last[(cell, seq_len)]['max_steps']})"
+        for cell, seq_len in jobs
+        if last.get((cell, seq_len), {}).get("max_steps", 0) > config.max_steps
+    ]
+    if larger:
+        raise ResumeError(
+            f"{_task_dir(config)} holds runs with a larger max_steps: {', '.join(larger)}; a rerun may "
+            f"give them a larger budget, not a smaller one ({config.max_steps}); pick other --cells or "
+            "--lengths, or use another --workdir"
+        )
+
+
+def _last_records(config: MemoryConfig) -> dict[tuple[str, int], dict]:
+    """The last record of each (cell, T) in the task's metrics.jsonl (later records replace earlier)."""
+    return {(r["cell"], r["seq_len"]): r for r in runs.read_metrics(_task_dir(config))}
 
 
 def _done(config: MemoryConfig) -> set[tuple[str, int]]:
     """The (cell, T) whose last record is final for this budget: solved, diverged, or given max_steps."""
-    last = {(r["cell"], r["seq_len"]): r for r in runs.read_metrics(_task_dir(config))}
     return {
         key
-        for key, r in last.items()
-        if r["solved"] or not np.isfinite(r["metric"]) or r["max_steps"] >= config.max_steps
+        for key, r in _last_records(config).items()
+        # a diverged metric is NaN, read back from JSON as the string "nan"
+        if r["solved"] or not np.isfinite(float(r["metric"])) or r["max_steps"] >= config.max_steps
     }
 
 
@@ -465,7 +486,7 @@ def run(config: MemoryConfig, *, progress: bool = True) -> dict:
 
     cells, lengths = validate(config)
     if not config.report_only:
-        _check_or_save_config(config)
+        _check_or_save_config(config, [(c, t) for c in cells for t in lengths])
     done = _done(config)
     jobs = [] if config.report_only else [(c, t) for c in cells for t in lengths if (c, t) not in done]
     bar = tqdm(jobs, desc=f"memory {config.task}", unit="run", disable=not progress)
