@@ -12,8 +12,8 @@ state. A rerun with a larger `--max_steps` gives every unsolved, finite (cell, T
 it continues from the run's final state (`<workdir>/<task>/state/`), on the batches one
 uninterrupted run would draw, and its new record replaces the old. The budget belongs to each
 (cell, T): a rerun may give the (cell, T) it selects a larger one, never a smaller one, and other
-(cell, T) of the workdir keep theirs. Cells may run in separate processes at once on the same workdir. `<workdir>/results.json`
-gathers both tasks in the shape
+(cell, T) of the workdir keep theirs. Cells may run in separate processes at once on the same
+workdir. `<workdir>/results.json` gathers both tasks in the shape
 
     {"adding": {"baseline": 0.167, "<cell>": {"<T>": {"test_mse", "solved", "steps", ...}}},
      "copy": {"<cell>": {"<T>": {"test_cross_entropy", "baseline", "solved", "steps", ...}}}}
