@@ -71,6 +71,25 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
     assert resumed.metric == pytest.approx(whole.metric, rel=1e-5)
 
 
+@pytest.mark.parametrize("fresh_metric, steps, solved", [(0.5, 20, False), (0.0, 10, True)])
+def test_a_run_stops_only_when_fresh_sequences_confirm_the_validation_set(
+    monkeypatch, fresh_metric, steps, solved
+):
+    chunk, _, optimizer = train.compiled_functions("adding", "gru", 3, TINY)
+    key_validation = jax.random.split(jax.random.key(0), 4)[2]  # as train_one splits its key
+
+    def evaluate(params, key, num):  # the fixed validation set passes; fresh sequences say fresh_metric
+        fixed = np.array_equal(jax.random.key_data(key), jax.random.key_data(key_validation))
+        return 0.0 if fixed else fresh_metric
+
+    monkeypatch.setattr(train, "compiled_functions", lambda *args: (chunk, evaluate, optimizer))
+    result = train.train_one(jax.random.key(0), "adding", "gru", 3, TINY)
+    assert (result.steps, result.solved) == (steps, solved)
+    assert [h["confirmation"] for h in result.history] == [fresh_metric] * (steps // 10)
+    # A state saved before the confirmation existed, stopped by its validation set alone, trains on.
+    assert not train._confirmed({"validation": 0.0}, TINY.threshold)
+
+
 def test_gradient_norms_are_the_exact_jacobians_of_the_last_state():
     params = train.init_model(jax.random.key(0), "adding", "lstm", 5)
     key = jax.random.key(4)

@@ -326,12 +326,14 @@ def _last_records(config: MemoryConfig) -> dict[tuple[str, int], dict]:
 
 
 def _done(config: MemoryConfig) -> set[tuple[str, int]]:
-    """The (cell, T) whose last record is final for this budget: solved, diverged, or given max_steps."""
+    """The (cell, T) whose last record is final for this budget: solved, diverged, or trained for
+    max_steps. (A run stopped early by its validation set alone, before the confirmation on fresh
+    sequences existed, is not final: it trains on.)"""
     return {
         key
         for key, r in _last_records(config).items()
         # a diverged metric is NaN, read back from JSON as the string "nan"
-        if r["solved"] or not np.isfinite(float(r["metric"])) or r["max_steps"] >= config.max_steps
+        if r["solved"] or not np.isfinite(float(r["metric"])) or r["steps"] >= config.max_steps
     }
 
 

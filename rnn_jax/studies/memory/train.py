@@ -232,7 +232,7 @@ class RunResult(NamedTuple):
     solved: bool  # metric <= threshold
     steps: int  # optimiser steps taken (early stop once the validation metric is solved)
     seconds: float  # training time in this process and earlier (resumed) ones
-    history: list[dict[str, float]]  # one record per chunk: step, train_loss, validation
+    history: list[dict[str, float]]  # per chunk: step, train_loss, validation (and confirmation)
 
 
 def _save_state(path: Path, params, opt_state, steps: int, seconds: float, history: list) -> None:
@@ -259,6 +259,12 @@ def _load_state(path: Path, params, opt_state):
     return params, opt_state, meta["steps"], meta["seconds"], meta["history"]
 
 
+def _confirmed(entry: dict[str, float], threshold: float) -> bool:
+    """Whether a history entry ends the run: its validation metric and its confirmation on fresh
+    sequences both at most `threshold` (entries from before the confirmation existed have none)."""
+    return entry["validation"] <= threshold and entry.get("confirmation", np.inf) <= threshold
+
+
 def train_one(
     key: jax.Array,
     task: str,
@@ -270,7 +276,9 @@ def train_one(
     save_every_seconds: float = 60.0,
     progress: Callable[[int, float, float], None] | None = None,
 ) -> RunResult:
-    """Trains one model until its validation metric is solved or the step budget is spent.
+    """Trains one model until it is solved or the step budget is spent. Solved means the validation
+    metric (a fixed set, after every chunk) at most the threshold, confirmed on as many fresh sequences
+    as the test uses; the test metric is then measured once, on sequences no decision has seen.
 
     Args:
       key: PRNG key (split into init, training, validation and test keys; chunk i trains on
@@ -303,13 +311,19 @@ def train_one(
             params, opt_state, steps, seconds, history = restored
     last_save = tic = time.perf_counter()
     seconds_before = seconds
-    solved = bool(history) and history[-1]["validation"] <= settings.threshold
+    solved = bool(history) and _confirmed(history[-1], settings.threshold)
     while steps < settings.max_steps and not solved:
         params, opt_state, train_loss = chunk(params, opt_state, jax.random.fold_in(key_train, steps))
         steps += settings.steps_per_chunk
         validation = float(evaluate(params, key_validation, settings.num_validation))
-        history.append({"step": steps, "train_loss": float(train_loss), "validation": validation})
-        solved = validation <= settings.threshold
+        entry = {"step": steps, "train_loss": float(train_loss), "validation": validation}
+        if validation <= settings.threshold:
+            # The fixed validation set can pass by chance near the threshold: the run stops only when
+            # num_test fresh sequences (never the test set's) agree.
+            fresh = jax.random.fold_in(key_validation, steps)
+            entry["confirmation"] = float(evaluate(params, fresh, settings.num_test))
+        history.append(entry)
+        solved = _confirmed(entry, settings.threshold)
         if not np.isfinite(validation):
             break  # diverged: the run ends as unsolved, its NaN recorded
         if progress is not None:
