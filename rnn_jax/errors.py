@@ -44,11 +44,11 @@ class TrainingInterrupted(Exception):
       workdir: the run folder.
     """
 
-    def __init__(self, signal_number: int, step: int, workdir: str):
+    def __init__(self, signal_number: int, step: int, workdir: str, how_to_resume: str = "--resume"):
         self.signal_number, self.step, self.workdir = signal_number, step, workdir
         super().__init__(
             f"interrupted by signal {signal_number} at step {step}: checkpoint saved in "
-            f"{workdir}; continue with --resume"
+            f"{workdir}; continue with {how_to_resume}"
         )
 
     @property

@@ -2,6 +2,8 @@
 
 import dataclasses
 import json
+import os
+import signal
 
 import jax
 import jax.numpy as jnp
@@ -10,7 +12,7 @@ import pytest
 
 from rnn_jax.cli import guarded
 from rnn_jax.core import analysis, cells
-from rnn_jax.errors import ConfigError, ResumeError
+from rnn_jax.errors import ConfigError, ResumeError, TrainingInterrupted
 from rnn_jax.studies.memory import sweep, train
 from rnn_jax.training import runs
 
@@ -88,6 +90,28 @@ def test_a_run_stops_only_when_fresh_sequences_confirm_the_validation_set(
     assert [h["confirmation"] for h in result.history] == [fresh_metric] * (steps // 10)
     # A state saved before the confirmation existed, stopped by its validation set alone, trains on.
     assert not train._confirmed({"validation": 0.0}, TINY.threshold)
+
+
+def test_sigterm_saves_the_state_and_the_same_call_continues(tmp_path):
+    whole = train.train_one(jax.random.key(3), "copy", "gru", 3, TINY)
+
+    def terminate_after_the_first_chunk(steps, loss, validation):
+        if steps == 10:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(TrainingInterrupted, match="at step 10") as stopped:
+        train.train_one(
+            jax.random.key(3),
+            "copy",
+            "gru",
+            3,
+            TINY,
+            state_path=tmp_path / "state.npz",
+            progress=terminate_after_the_first_chunk,
+        )
+    assert stopped.value.exit_status == 143 and (tmp_path / "state.npz").exists()
+    resumed = train.train_one(jax.random.key(3), "copy", "gru", 3, TINY, state_path=tmp_path / "state.npz")
+    assert resumed.steps == 20 and resumed.metric == pytest.approx(whole.metric, rel=1e-5)
 
 
 def test_gradient_norms_are_the_exact_jacobians_of_the_last_state():

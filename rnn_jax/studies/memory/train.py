@@ -36,6 +36,8 @@ from rnn_jax.core import cells
 from rnn_jax.core._validation import check_choice, check_positive_int
 from rnn_jax.core.unroll import unroll
 from rnn_jax.data import memory_tasks
+from rnn_jax.errors import TrainingInterrupted
+from rnn_jax.training.preemption import StopSignals
 
 TASKS = ("adding", "copy")
 CELLS = ("simple_rnn", "irnn", "lstm", "gru")
@@ -259,6 +261,18 @@ def _load_state(path: Path, params, opt_state):
     return params, opt_state, meta["steps"], meta["seconds"], meta["history"]
 
 
+def _validate(evaluate, params, key_validation, steps: int, train_loss: float, settings) -> dict:
+    """The history entry after `steps`: the validation metric on the fixed set and, when it meets the
+    threshold, its confirmation on num_test fresh sequences (never the test set's): the fixed set alone
+    can pass by chance near the threshold."""
+    validation = float(evaluate(params, key_validation, settings.num_validation))
+    entry = {"step": steps, "train_loss": train_loss, "validation": validation}
+    if validation <= settings.threshold:
+        fresh = jax.random.fold_in(key_validation, steps)
+        entry["confirmation"] = float(evaluate(params, fresh, settings.num_test))
+    return entry
+
+
 def _confirmed(entry: dict[str, float], threshold: float) -> bool:
     """Whether a history entry ends the run: its validation metric and its confirmation on fresh
     sequences both at most `threshold` (entries from before the confirmation existed have none)."""
@@ -295,6 +309,10 @@ def train_one(
 
     Returns:
       A `RunResult`.
+
+    Raises:
+      TrainingInterrupted: SIGTERM or Ctrl-C arrived; the chunk in flight ended and the state at its
+        step is saved in `state_path`, so the same call continues the run.
     """
     check_task_and_cell(task, cell)
     check_positive_int("max_steps", settings.max_steps)
@@ -312,28 +330,27 @@ def train_one(
     last_save = tic = time.perf_counter()
     seconds_before = seconds
     solved = bool(history) and _confirmed(history[-1], settings.threshold)
-    while steps < settings.max_steps and not solved:
-        params, opt_state, train_loss = chunk(params, opt_state, jax.random.fold_in(key_train, steps))
-        steps += settings.steps_per_chunk
-        validation = float(evaluate(params, key_validation, settings.num_validation))
-        entry = {"step": steps, "train_loss": float(train_loss), "validation": validation}
-        if validation <= settings.threshold:
-            # The fixed validation set can pass by chance near the threshold: the run stops only when
-            # num_test fresh sequences (never the test set's) agree.
-            fresh = jax.random.fold_in(key_validation, steps)
-            entry["confirmation"] = float(evaluate(params, fresh, settings.num_test))
-        history.append(entry)
-        solved = _confirmed(entry, settings.threshold)
-        if not np.isfinite(validation):
-            break  # diverged: the run ends as unsolved, its NaN recorded
-        if progress is not None:
-            progress(steps, float(train_loss), validation)
-        seconds = seconds_before + time.perf_counter() - tic
-        if state_path is not None and time.perf_counter() - last_save >= save_every_seconds:
-            _save_state(state_path, params, opt_state, steps, seconds, history)
-            last_save = time.perf_counter()
+    with StopSignals() as stop:  # SIGTERM or Ctrl-C: the chunk ends, the state is saved, the run stops
+        while steps < settings.max_steps and not solved and not stop.requested:
+            params, opt_state, train_loss = chunk(params, opt_state, jax.random.fold_in(key_train, steps))
+            steps += settings.steps_per_chunk
+            entry = _validate(evaluate, params, key_validation, steps, float(train_loss), settings)
+            history.append(entry)
+            solved = _confirmed(entry, settings.threshold)
+            if not np.isfinite(entry["validation"]):
+                break  # diverged: the run ends as unsolved, its NaN recorded
+            if progress is not None:
+                progress(steps, entry["train_loss"], entry["validation"])
+            seconds = seconds_before + time.perf_counter() - tic
+            if state_path is not None and time.perf_counter() - last_save >= save_every_seconds:
+                _save_state(state_path, params, opt_state, steps, seconds, history)
+                last_save = time.perf_counter()
     seconds = seconds_before + time.perf_counter() - tic
     if state_path is not None:
         _save_state(state_path, params, opt_state, steps, seconds, history)
+    diverged = bool(history) and not np.isfinite(history[-1]["validation"])
+    if stop.requested and not (solved or diverged or steps >= settings.max_steps):
+        saved_in = str(state_path) if state_path is not None else "nowhere (no state_path)"
+        raise TrainingInterrupted(stop.signal_number, steps, saved_in, "the same command (or call)")
     metric = float(evaluate(params, key_test, settings.num_test))
     return RunResult(params, metric, bool(metric <= settings.threshold), steps, seconds, history)
