@@ -6,14 +6,15 @@
 
 Each (cell, T) is trained on its own (`rnn_jax.studies.memory.train.train_one`) and tested on fresh
 sequences; its record goes into `<workdir>/<task>/metrics.jsonl` and its learning curve into
-`<workdir>/<task>/curves/<cell>_T<T>.json` as soon as it ends, so a sweep runs in parts: a rerun
-with the same workdir skips the (cell, T) it has and resumes a run cut off mid-way from its saved
-state (SIGTERM or Ctrl-C saves it at the step it reached). A rerun with a larger `--max_steps` gives every unsolved, finite (cell, T) the longer budget:
-it continues from the run's final state (`<workdir>/<task>/state/`), on the batches one
-uninterrupted run would draw, and its new record replaces the old. The budget belongs to each
-(cell, T): a rerun may give the (cell, T) it selects a larger one, never a smaller one, and other
-(cell, T) of the workdir keep theirs. Cells may run in separate processes at once on the same
-workdir. `<workdir>/results.json` gathers both tasks in the shape
+`<workdir>/<task>/curves/<cell>_T<T>.json` as soon as it ends, so a sweep runs in parts: a rerun with
+the same workdir skips the (cell, T) it has and resumes a run cut off mid-way from its saved state
+(SIGTERM or Ctrl-C saves it at the step it reached). A rerun with a larger `--max_steps` gives every
+unsolved, finite (cell, T) the longer budget: it continues from the run's final state
+(`<workdir>/<task>/state/`), on the batches one uninterrupted run would draw, and its new record
+replaces the old. The budget belongs to each (cell, T): a rerun may give the (cell, T) it selects a
+larger one, never a smaller one, and other (cell, T) of the workdir keep theirs. Cells may run in
+separate processes at once on the same workdir.
+`<workdir>/results.json` gathers both tasks in the shape
 
     {"adding": {"baseline": 0.167, "<cell>": {"<T>": {"test_mse", "solved", "steps", ...}}},
      "copy": {"<cell>": {"<T>": {"test_cross_entropy", "baseline", "solved", "steps", ...}}}}
