@@ -13,7 +13,8 @@ _COLORS = {"simple_rnn": "C0", "irnn": "C3", "lstm": "C1", "gru": "C2"}
 
 
 def plot_learning_curves(workdir: str | Path, task: str) -> Path | None:
-    """`<workdir>/<task>/learning_curves.png`: validation metric against steps, one panel per T."""
+    """`<workdir>/<task>/learning_curves.png`: validation metric against steps, one panel per T (both
+    axes logarithmic when the longest run took over 20 times the steps of the shortest)."""
     task_dir = Path(workdir) / task
     records = {(r["cell"], r["seq_len"]): r for r in runs.read_metrics(task_dir)}
     if not records:
@@ -23,6 +24,8 @@ def plot_learning_curves(workdir: str | Path, task: str) -> Path | None:
     columns = min(3, len(lengths))
     rows = -(-len(lengths) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.4 * rows), squeeze=False)
+    # Steps on a log axis when one run is 20 times longer than another: it would squeeze the short ones.
+    log_steps = max(r["steps"] for r in records.values()) > 20 * min(r["steps"] for r in records.values())
     for ax, seq_len in zip(axes.flat, lengths, strict=False):
         for cell in train.CELLS:
             record = records.get((cell, seq_len))
@@ -34,6 +37,8 @@ def plot_learning_curves(workdir: str | Path, task: str) -> Path | None:
             values = [h["validation"] for h in history]
             style = "-" if record["solved"] else "--"  # dashed: not solved on the test sequences
             ax.plot(steps, values, style, color=_COLORS[cell], label=train.CELL_LABELS[cell])
+        if log_steps:
+            ax.set_xscale("log")
         baseline = train.baseline(task, seq_len)
         ax.axhline(baseline, color="gray", linestyle="--", linewidth=1, label="memoryless baseline")
         threshold = next(r["threshold"] for (c, t), r in records.items() if t == seq_len)

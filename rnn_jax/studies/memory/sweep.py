@@ -124,7 +124,7 @@ class MemoryConfig:
     max_grad_norm: float = flag(1.0, "global-norm gradient clipping")
     max_steps: int = flag(20_000, "step budget per (cell, T)")
     steps_per_chunk: int = flag(200, "optimiser steps per jitted call, between validations")
-    num_validation: int = flag(500, "fixed validation sequences (early stop once solved)")
+    num_validation: int = flag(500, "fixed validation sequences (stop once solved, confirmed on fresh ones)")
     num_test: int = flag(2000, "fresh test sequences for the reported metric")
     adding_threshold: float = flag(0.01, "adding is solved at test MSE <= this")
     copy_fraction: float = flag(0.1, "copy is solved at cross-entropy <= this fraction of the baseline")
