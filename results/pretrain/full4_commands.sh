@@ -43,6 +43,24 @@ curve() {  # curve SIZES NAME FLAGS...: item 4, the Simple RNN's best start of i
       --runs $R/curve/simple_rnn_${name}_$n --out results/pretrain/full4_curve/simple_rnn_${name}_$n "$@"
   done
 }
+lstm_curve() {  # item 4 for the LSTM (2026-12-04): its best start of item 2, embedding + recurrence of the 4-epoch
+  # LM, at 500 to 5,000 labelled reviews; seed 0 and the epochs of curve_commands.sh's LSTM points, whose
+  # controls are reused (the same vocabulary)
+  for n in 500 1000 2000 5000; do
+    e=$(( 400000 / n )); [ $e -gt 30 ] && e=30; p=$(( (5 * e + 19) / 20 ))
+    $T python experiments/imdb_table.py --models lstm --seeds 0 --max_train_examples $n --embedding_dropout 0.5 \
+      --num_epochs $e --patience $p --pretrained_lm $R/lm_lstm --pretrained_parts embedding+rnn $COMMON \
+      --runs $R/curve/lstm_embedding+rnn_$n --out results/pretrain/full4_curve/lstm_embedding+rnn_$n
+  done
+}
+lstm_budget() {  # the LSTM at 2,000 labels with 3 times the epochs (90, patience 23), start and control: does
+  # the start lose at small n by learning slower (best epochs at the 30-epoch cap) or for good?
+  for start in embedding+rnn vocab; do
+    $T python experiments/imdb_table.py --models lstm --seeds 0 --max_train_examples 2000 --embedding_dropout 0.5 \
+      --num_epochs 90 --patience 23 --pretrained_lm $R/lm_lstm --pretrained_parts $start $COMMON \
+      --runs $R/lstm_budget/lstm_${start}_2000 --out results/pretrain/full4_lstm_budget/lstm_${start}_2000_e90
+  done
+}
 label_curve() {  # today's curve (curve_commands.sh) beside the whole-corpus start, one PNG
   python experiments/label_curve.py --tables results/pretrain/curve/* results/pretrain/simple_rnn_control \
     results/pretrain/simple_rnn_embedding results/pretrain/lstm_control results/pretrain/lstm_pretrained \
@@ -69,6 +87,8 @@ case "$1" in
   srnn_reach|lstm_reach|lstm_table|lstm_control_table|label_curve) $1 ;;
   lstm_controls) lstm_control_seed 1 > $R/control1.log 2>&1 & lstm_control_seed 2 > $R/control2.log 2>&1 & wait; lstm_control_table ;;
   srnn2) chain_srnn2 > $R/chain_srnn2.log 2>&1 ;;
+  lstm_curve) lstm_curve > $R/lstm_curve.log 2>&1 ;;
+  lstm_budget) lstm_budget > $R/lstm_budget.log 2>&1 ;;
   classifiers) chain_lstm > $R/chain_lstm.log 2>&1 & chain_srnn > $R/chain_srnn.log 2>&1 & wait ;;
   curve) shift; curve "$@" ;;
   srnn) shift; srnn "$@" ;;
