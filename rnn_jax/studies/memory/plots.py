@@ -39,6 +39,8 @@ def plot_learning_curves(workdir: str | Path, task: str) -> Path | None:
             ax.plot(steps, values, style, color=_COLORS[cell], label=train.CELL_LABELS[cell])
         if log_steps:
             ax.set_xscale("log")
+        else:  # 150000 and 200000 side by side would run into each other
+            ax.xaxis.set_major_formatter(lambda x, _: f"{x / 1000:g}k" if x else "0")
         baseline = train.baseline(task, seq_len)
         ax.axhline(baseline, color="gray", linestyle="--", linewidth=1, label="memoryless baseline")
         threshold = next(r["threshold"] for (c, t), r in records.items() if t == seq_len)
