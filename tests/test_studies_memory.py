@@ -89,7 +89,7 @@ def test_a_run_stops_only_when_fresh_sequences_confirm_the_validation_set(
     assert (result.steps, result.solved) == (steps, solved)
     assert [h["confirmation"] for h in result.history] == [fresh_metric] * (steps // 10)
     # A state saved before the confirmation existed, stopped by its validation set alone, trains on.
-    assert not train._confirmed({"validation": 0.0}, TINY.threshold)
+    assert not train.confirmed({"validation": 0.0}, TINY.threshold)
 
 
 def test_sigterm_saves_the_state_and_the_same_call_continues(tmp_path):
@@ -235,6 +235,30 @@ def test_the_sweep_writes_results_in_the_published_shape_and_resumes(tmp_path, c
         ["--task", "adding", "--smoke", "--cells", "lstm", "--max_steps", "40", "--workdir", workdir]
     )
     assert "0 runs trained" in out["notes"][0]
+    # So is a run its confirmed validation stopped early though the test missed ("validation only");
+    # one stopped by the validation set alone (before the confirmation existed) trains on.
+    early = {
+        **runs.read_metrics(adding)[-1],
+        "cell": "simple_rnn",
+        "metric": 0.5,
+        "steps": 10,
+        "max_steps": 30,
+    }
+    runs.append_metrics(adding, {**early, "confirmed": True})
+    rerun = [
+        "--task",
+        "adding",
+        "--smoke",
+        "--cells",
+        "simple_rnn",
+        "--max_steps",
+        "30",
+        "--workdir",
+        workdir,
+    ]
+    assert "0 runs trained" in sweep.main(rerun)["notes"][0]
+    runs.append_metrics(adding, early)
+    assert "1 runs trained" in sweep.main(rerun)["notes"][0]
     with pytest.raises(ResumeError, match="batch_size"):
         sweep.main(["--task", "adding", "--smoke", "--batch_size", "3", "--workdir", workdir])
 

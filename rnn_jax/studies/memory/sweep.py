@@ -283,9 +283,9 @@ def _task_dir(config: MemoryConfig) -> Path:
     return Path(config.workdir) / config.task
 
 
-def _check_or_save_config(config: MemoryConfig, selected: list[tuple[str, int]]) -> None:
+def _check_or_save_config(config: MemoryConfig, selected: list[tuple[str, int]], last: dict) -> None:
     """Saves the task's config.json, or checks a rerun keeps the settings its records were made with
-    and gives the `selected` (cell, T) no smaller budget than they had."""
+    and gives the `selected` (cell, T) no smaller budget than their `last` records had."""
     path = _task_dir(config) / runs.CONFIG_FILE
     if path.exists():
         saved = runs.load_json(path)
@@ -299,15 +299,14 @@ def _check_or_save_config(config: MemoryConfig, selected: list[tuple[str, int]])
                 f"{path.parent} holds runs made with other settings: {', '.join(changed)}; "
                 "use another --workdir or the same settings"
             )
-    _check_budgets(config, selected)
+    _check_budgets(config, selected, last)
     runs.save_config(_task_dir(config), config)
 
 
-def _check_budgets(config: MemoryConfig, jobs: list[tuple[str, int]]) -> None:
-    """Refuses a budget smaller than the one a (cell, T) of this run was already given: a larger
-    --max_steps continues a run, a smaller one cannot undo it. Other (cell, T) in the folder may hold
-    any budget (the copy task's short T run longer than its long T)."""
-    last = _last_records(config)
+def _check_budgets(config: MemoryConfig, jobs: list[tuple[str, int]], last: dict) -> None:
+    """Refuses a budget smaller than the one a (cell, T) of this run was already given (`last`: the
+    last records): a larger --max_steps continues a run, a smaller one cannot undo it. Other (cell, T)
+    in the folder may hold any budget (the copy task's short T run longer than its long T)."""
     larger = [
         f"{cell} T={seq_len} ({last[(cell, seq_len)]['max_steps']})"
         for cell, seq_len in jobs
@@ -326,15 +325,17 @@ def _last_records(config: MemoryConfig) -> dict[tuple[str, int], dict]:
     return {(r["cell"], r["seq_len"]): r for r in runs.read_metrics(_task_dir(config))}
 
 
-def _done(config: MemoryConfig) -> set[tuple[str, int]]:
-    """The (cell, T) whose last record is final for this budget: solved, diverged, or trained for
-    max_steps. (A run stopped early by its validation set alone, before the confirmation on fresh
-    sequences existed, is not final: it trains on.)"""
+def _done(config: MemoryConfig, last: dict) -> set[tuple[str, int]]:
+    """The (cell, T) whose `last` record is final for this budget: solved, diverged, stopped by a
+    confirmed validation metric, or trained for max_steps. (A run stopped early by its validation set
+    alone, before the confirmation on fresh sequences existed, is not final: it trains on.)"""
     return {
         key
-        for key, r in _last_records(config).items()
-        # a diverged metric is NaN, read back from JSON as the string "nan"
-        if r["solved"] or not np.isfinite(float(r["metric"])) or r["steps"] >= config.max_steps
+        for key, r in last.items()
+        if r["solved"]
+        or not np.isfinite(float(r["metric"]))  # diverged: NaN, read back from JSON as the string "nan"
+        or r.get("confirmed", False)
+        or r["steps"] >= config.max_steps
     }
 
 
@@ -387,6 +388,8 @@ def _train_and_record(config: MemoryConfig, cell: str, seq_len: int, bar) -> dic
         "baseline": baseline,
         "threshold": settings.threshold,
         "solved": result.solved,
+        # stopped by a confirmed validation metric: final even when the test missed ("validation only")
+        "confirmed": bool(result.history) and train.confirmed(result.history[-1], settings.threshold),
         "steps": result.steps,
         "max_steps": settings.max_steps,
         "seconds": result.seconds,
@@ -488,18 +491,16 @@ def run(config: MemoryConfig, *, progress: bool = True) -> dict:
     from rnn_jax.studies.memory import plots
 
     cells, lengths = validate(config)
+    last = _last_records(config)
     if not config.report_only:
-        _check_or_save_config(config, [(c, t) for c in cells for t in lengths])
-    done = _done(config)
+        _check_or_save_config(config, [(c, t) for c in cells for t in lengths], last)
+    done = _done(config, last)
     jobs = [] if config.report_only else [(c, t) for c in cells for t in lengths if (c, t) not in done]
     bar = tqdm(jobs, desc=f"memory {config.task}", unit="run", disable=not progress)
     start = time.perf_counter()
-    recorded = {(r["cell"], r["seq_len"]) for r in runs.read_metrics(_task_dir(config))}
     for cell, seq_len in bar:
         bar.set_postfix_str(f"{cell} T={seq_len}")
-        if (cell, seq_len) in recorded and not (
-            _task_dir(config) / "state" / f"{cell}_T{seq_len}.npz"
-        ).exists():
+        if (cell, seq_len) in last and not (_task_dir(config) / "state" / f"{cell}_T{seq_len}.npz").exists():
             bar.write(f"{cell} T={seq_len}: no final state saved; the longer budget retrains it from step 0")
         _train_and_record(config, cell, seq_len, bar)
         runs.save_results(config.workdir, gather_results(config.workdir))

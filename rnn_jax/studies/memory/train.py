@@ -170,7 +170,7 @@ class TrainSettings:
     steps_per_chunk: int = 200  # optimiser steps per jitted call (and between validations)
     num_validation: int = 500  # fixed validation sequences, measured after every chunk
     num_test: int = 2000  # fresh test sequences, measured once at the end
-    threshold: float = 0.01  # solved when the metric <= threshold (early stop on validation)
+    threshold: float = 0.01  # solved when the metric <= threshold (early stop on confirmed validation)
 
 
 def make_optimizer(settings: TrainSettings) -> optax.GradientTransformation:
@@ -232,7 +232,7 @@ class RunResult(NamedTuple):
     params: dict[str, Any]
     metric: float  # test MSE (adding) or test cross-entropy (copy) on fresh sequences
     solved: bool  # metric <= threshold
-    steps: int  # optimiser steps taken (early stop once the validation metric is solved)
+    steps: int  # optimiser steps taken (early stop once the validation metric is solved and confirmed)
     seconds: float  # training time in this process and earlier (resumed) ones
     history: list[dict[str, float]]  # per chunk: step, train_loss, validation (and confirmation)
 
@@ -261,7 +261,9 @@ def _load_state(path: Path, params, opt_state):
     return params, opt_state, meta["steps"], meta["seconds"], meta["history"]
 
 
-def _validate(evaluate, params, key_validation, steps: int, train_loss: float, settings) -> dict:
+def _validate(
+    evaluate, params, key_validation, steps: int, train_loss: float, settings: TrainSettings
+) -> dict[str, float]:
     """The history entry after `steps`: the validation metric on the fixed set and, when it meets the
     threshold, its confirmation on num_test fresh sequences (never the test set's): the fixed set alone
     can pass by chance near the threshold."""
@@ -273,7 +275,7 @@ def _validate(evaluate, params, key_validation, steps: int, train_loss: float, s
     return entry
 
 
-def _confirmed(entry: dict[str, float], threshold: float) -> bool:
+def confirmed(entry: dict[str, float], threshold: float) -> bool:
     """Whether a history entry ends the run: its validation metric and its confirmation on fresh
     sequences both at most `threshold` (entries from before the confirmation existed have none)."""
     return entry["validation"] <= threshold and entry.get("confirmation", np.inf) <= threshold
@@ -329,14 +331,14 @@ def train_one(
             params, opt_state, steps, seconds, history = restored
     last_save = tic = time.perf_counter()
     seconds_before = seconds
-    solved = bool(history) and _confirmed(history[-1], settings.threshold)
+    solved = bool(history) and confirmed(history[-1], settings.threshold)
     with StopSignals() as stop:  # SIGTERM or Ctrl-C: the chunk ends, the state is saved, the run stops
         while steps < settings.max_steps and not solved and not stop.requested:
             params, opt_state, train_loss = chunk(params, opt_state, jax.random.fold_in(key_train, steps))
             steps += settings.steps_per_chunk
             entry = _validate(evaluate, params, key_validation, steps, float(train_loss), settings)
             history.append(entry)
-            solved = _confirmed(entry, settings.threshold)
+            solved = confirmed(entry, settings.threshold)
             if not np.isfinite(entry["validation"]):
                 break  # diverged: the run ends as unsolved, its NaN recorded
             if progress is not None:
