@@ -37,3 +37,19 @@ def test_missing_and_corrupt_files(tmp_path):
     (tmp_path / "metrics.jsonl").write_text('{"epoch": 1}\n{"epoch": 2, "lo')
     with pytest.raises(ValueError, match=r"metrics.jsonl:2 is not valid JSON"):
         runs.read_metrics(tmp_path)
+
+
+def test_writers_sharing_a_workdir_never_collide(tmp_path):
+    """Two sweeps started together both save config.json: each write is whole, none fails, no temp is left."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def save_many(writer):
+        for i in range(50):
+            runs.save_config(tmp_path, {"writer": writer, "i": i, "pad": "x" * 10_000})
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(save_many, range(4)))  # re-raises a writer's error
+    config = runs.load_json(tmp_path / runs.CONFIG_FILE)
+    assert config["i"] == 49 and config["writer"] in range(4)
+    assert [p.name for p in tmp_path.iterdir()] == [runs.CONFIG_FILE]
+    assert (tmp_path / runs.CONFIG_FILE).stat().st_mode & 0o044  # readable by others, as write_text made it

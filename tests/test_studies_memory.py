@@ -73,6 +73,31 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
     assert resumed.metric == pytest.approx(whole.metric, rel=1e-5)
 
 
+def test_a_state_carries_its_own_step_count_and_old_two_file_states_still_load(tmp_path):
+    """A kill between writing the arrays and the .json beside them must not pair one step's arrays
+    with another's count: the count lives in the .npz. States committed before (arrays in the .npz,
+    count in the .json) still resume."""
+    state = tmp_path / "state.npz"
+    half = dataclasses.replace(TINY, max_steps=10)
+    train.train_one(jax.random.key(3), "copy", "gru", 3, half, state_path=state)
+    params = train.init_model(jax.random.key(0), "copy", "gru", TINY.hidden_size)
+    opt_state = train.compiled_functions("copy", "gru", 3, TINY)[2].init(params)
+    meta = json.loads(state.with_suffix(".json").read_text())
+    assert meta["steps"] == 10 and not [p.name for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+    state.with_suffix(".json").write_text(json.dumps({**meta, "steps": 999}))  # stale, as after a kill
+    assert train._load_state(state, params, opt_state)[2] == 10
+
+    with np.load(state) as saved:  # the old form: no metadata inside the .npz
+        arrays = [saved[f"arr_{i}"] for i in range(meta["num_leaves"])]
+    with open(state, "wb") as f:
+        np.savez(f, *arrays)
+    state.with_suffix(".json").write_text(json.dumps(meta))
+    resumed = train.train_one(jax.random.key(3), "copy", "gru", 3, TINY, state_path=state)
+    whole = train.train_one(jax.random.key(3), "copy", "gru", 3, TINY)
+    assert resumed.steps == 20 and resumed.metric == pytest.approx(whole.metric, rel=1e-5)
+
+
 @pytest.mark.parametrize("fresh_metric, steps, solved", [(0.5, 20, False), (0.0, 10, True)])
 def test_a_run_stops_only_when_fresh_sequences_confirm_the_validation_set(
     monkeypatch, fresh_metric, steps, solved

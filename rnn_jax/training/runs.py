@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
 import platform
+import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -33,11 +35,30 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Write to a temporary file then rename, so an interrupted run never leaves half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside `path` to write to; on success it replaces `path` in one rename.
+
+    So an interrupted run never leaves half a file, and processes sharing a workdir (one sweep per
+    cell, started together) never rename each other's file away: each temporary name is unique,
+    the last rename wins, whole. On an error the temporary file is removed and `path` is untouched.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp" + path.suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; results are meant to be read
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """`Path(path).write_text(text)`, atomically (see `atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 
 
 def cpu_name() -> str:
@@ -73,7 +94,7 @@ def make_workdir(workdir: str | os.PathLike) -> Path:
 def save_config(workdir: str | os.PathLike, config: Any) -> Path:
     """Writes the run's config (a dataclass or mapping) to `workdir/config.json`."""
     path = make_workdir(workdir) / CONFIG_FILE
-    _atomic_write(path, json.dumps(jsonable(config), indent=2, sort_keys=True) + "\n")
+    write_text_atomic(path, json.dumps(jsonable(config), indent=2, sort_keys=True) + "\n")
     return path
 
 
@@ -107,7 +128,7 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
 def save_results(workdir: str | os.PathLike, results: Mapping[str, Any]) -> Path:
     """Writes `workdir/results.json`."""
     path = make_workdir(workdir) / RESULTS_FILE
-    _atomic_write(path, json.dumps(jsonable(results), indent=2, sort_keys=True) + "\n")
+    write_text_atomic(path, json.dumps(jsonable(results), indent=2, sort_keys=True) + "\n")
     return path
 
 

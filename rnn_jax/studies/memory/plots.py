@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from rnn_jax.studies.memory import train
-from rnn_jax.studies.plots import pyplot
+from rnn_jax.studies.plots import pyplot, save_figure
 from rnn_jax.training import runs
 
 _COLORS = {"simple_rnn": "C0", "irnn": "C3", "lstm": "C1", "gru": "C2"}
@@ -53,11 +53,7 @@ def plot_learning_curves(workdir: str | Path, task: str) -> Path | None:
     for ax in list(axes.flat)[len(lengths) :]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
-    fig.tight_layout()
-    path = task_dir / "learning_curves.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, task_dir / "learning_curves.png", dpi=100)
 
 
 def plot_largest_solved(workdir: str | Path) -> Path | None:
@@ -86,8 +82,4 @@ def plot_largest_solved(workdir: str | Path) -> Path | None:
         ax.set_ylabel("largest T solved")
         ax.set_ylim(0, 1.15 * max([*values, 10]))
         ax.set_title(f"{task}: " + ("test MSE <= 0.01" if task == "adding" else "CE <= 10 % of baseline"))
-    fig.tight_layout()
-    out = Path(workdir) / "largest_solved.png"
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return save_figure(fig, Path(workdir) / "largest_solved.png", dpi=100)

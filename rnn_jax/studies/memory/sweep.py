@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -403,8 +402,7 @@ def _train_and_record(config: MemoryConfig, cell: str, seq_len: int, bar) -> dic
     curves = task_dir / "curves"
     curves.mkdir(exist_ok=True)
     curve_path = curves / f"{cell}_T{seq_len}.json"
-    curve_path.with_suffix(".tmp").write_text(json.dumps(result.history) + "\n")
-    os.replace(curve_path.with_suffix(".tmp"), curve_path)
+    runs.write_text_atomic(curve_path, json.dumps(result.history) + "\n")
     runs.append_metrics(task_dir, record)  # the final state stays: a larger --max_steps continues it
     return record
 
@@ -512,7 +510,7 @@ def run(config: MemoryConfig, *, progress: bool = True) -> dict:
     ]
     runs.save_results(config.workdir, {k: v for k, v in results.items() if k != "notes"})
     table = summary_lines(results) + gradient_lines(config.workdir)
-    (Path(config.workdir) / "table.md").write_text("\n".join(table) + "\n")
+    runs.write_text_atomic(Path(config.workdir) / "table.md", "\n".join(table) + "\n")
     for task in train.TASKS:
         plots.plot_learning_curves(config.workdir, task)
     plots.plot_largest_solved(config.workdir)

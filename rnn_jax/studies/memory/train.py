@@ -37,6 +37,7 @@ from rnn_jax.core._validation import check_choice, check_positive_int
 from rnn_jax.core.unroll import unroll
 from rnn_jax.data import memory_tasks
 from rnn_jax.errors import TrainingInterrupted
+from rnn_jax.training import runs
 from rnn_jax.training.preemption import StopSignals
 
 TASKS = ("adding", "copy")
@@ -238,22 +239,30 @@ class RunResult(NamedTuple):
 
 
 def _save_state(path: Path, params, opt_state, steps: int, seconds: float, history: list) -> None:
+    """One `.npz` holding the arrays and their step count (one atomic rename, so a kill at any moment
+    leaves the old state or the new, never arrays of one step with the count of another); the same
+    metadata also goes to a `.json` beside it, for reading."""
     leaves = jax.tree_util.tree_leaves((params, opt_state))
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, *[np.asarray(leaf) for leaf in leaves])
     meta = {"steps": steps, "seconds": seconds, "history": history, "num_leaves": len(leaves)}
-    path.with_suffix(".json").write_text(json.dumps(meta))
-    os.replace(tmp, path)
+    with runs.atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, *[np.asarray(leaf) for leaf in leaves], meta=np.array(json.dumps(meta)))
+    runs.write_text_atomic(path.with_suffix(".json"), json.dumps(meta))
 
 
 def _load_state(path: Path, params, opt_state):
-    """Restores (params, opt_state, steps, seconds, history) saved by `_save_state`, or None."""
-    meta_path = path.with_suffix(".json")
-    if not (path.exists() and meta_path.exists()):
+    """Restores (params, opt_state, steps, seconds, history) saved by `_save_state`, or None.
+
+    States saved before the metadata moved into the `.npz` read it from the `.json` beside it."""
+    if not path.exists():
         return None
-    meta = json.loads(meta_path.read_text())
     treedef = jax.tree_util.tree_structure((params, opt_state))
     with np.load(path) as saved:
+        if "meta" in saved.files:
+            meta = json.loads(str(saved["meta"]))
+        elif path.with_suffix(".json").exists():
+            meta = json.loads(path.with_suffix(".json").read_text())
+        else:
+            return None
         leaves = [jnp.asarray(saved[f"arr_{i}"]) for i in range(meta["num_leaves"])]
     if len(leaves) != treedef.num_leaves:
         raise ValueError(f"{path} holds {len(leaves)} arrays, the model needs {treedef.num_leaves}")
@@ -303,7 +312,8 @@ def train_one(
       cell: "simple_rnn", "irnn", "lstm" or "gru".
       seq_len: T (adding: the sequence length; copy: the blanks, T + 20 steps in all).
       settings: sizes, optimiser and budget.
-      state_path: where to save the training state (an .npz and a .json beside it); an existing
+      state_path: where to save the training state (an .npz with the arrays and their step count,
+        and the same metadata in a .json beside it, for reading); an existing
         state there is resumed. The final state is saved too, so the same call with a larger
         `max_steps` continues a finished run (the batches of one uninterrupted run). None: no saving.
       save_every_seconds: how often the state is saved.
