@@ -85,10 +85,14 @@ def test_a_state_carries_its_own_step_count_and_old_two_file_states_still_load(t
     meta = json.loads(state.with_suffix(".json").read_text())
     assert meta["steps"] == 10 and not [p.name for p in tmp_path.iterdir() if ".tmp" in p.name]
 
-    state.with_suffix(".json").write_text(json.dumps({**meta, "steps": 999}))  # stale, as after a kill
-    assert train._load_state(state, params, opt_state)[2] == 10
+    ahead = {**meta, "steps": 20, "history": [*meta["history"], {"step": 20, "validation": 0.0}]}
+    state.with_suffix(".json").write_text(json.dumps(ahead))  # as after a kill between the two writes
+    restored = train._load_state(state, params, opt_state)
+    assert restored[2] == 10 and restored[4] == meta["history"]
+    with np.load(state) as saved:  # the curve stays in the .json: the .npz does not grow with the run
+        assert set(saved.files) == {f"arr_{i}" for i in range(meta["num_leaves"])} | {"steps", "seconds"}
 
-    with np.load(state) as saved:  # the old form: no metadata inside the .npz
+    with np.load(state) as saved:  # the old form: no step count inside the .npz
         arrays = [saved[f"arr_{i}"] for i in range(meta["num_leaves"])]
     with open(state, "wb") as f:
         np.savez(f, *arrays)

@@ -239,35 +239,35 @@ class RunResult(NamedTuple):
 
 
 def _save_state(path: Path, params, opt_state, steps: int, seconds: float, history: list) -> None:
-    """One `.npz` holding the arrays and their step count (one atomic rename, so a kill at any moment
-    leaves the old state or the new, never arrays of one step with the count of another); the same
-    metadata also goes to a `.json` beside it, for reading."""
+    """The arrays, with their step count and seconds, in one `.npz` (one atomic rename, so a kill
+    leaves the old state or the new, never one step's arrays with another's count); the metadata with
+    the learning curve in a `.json` beside it, written first, so it is never behind the arrays."""
     leaves = jax.tree_util.tree_leaves((params, opt_state))
     meta = {"steps": steps, "seconds": seconds, "history": history, "num_leaves": len(leaves)}
-    with runs.atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, *[np.asarray(leaf) for leaf in leaves], meta=np.array(json.dumps(meta)))
     runs.write_text_atomic(path.with_suffix(".json"), json.dumps(meta))
+    with runs.atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, *[np.asarray(leaf) for leaf in leaves], steps=steps, seconds=seconds)
 
 
 def _load_state(path: Path, params, opt_state):
     """Restores (params, opt_state, steps, seconds, history) saved by `_save_state`, or None.
 
-    States saved before the metadata moved into the `.npz` read it from the `.json` beside it."""
-    if not path.exists():
+    The step count is the `.npz`'s; curve entries past it (a kill between the two writes) are
+    dropped. States saved before the count moved into the `.npz` take it from the `.json`."""
+    meta_path = path.with_suffix(".json")
+    if not (path.exists() and meta_path.exists()):
         return None
+    meta = json.loads(meta_path.read_text())
     treedef = jax.tree_util.tree_structure((params, opt_state))
     with np.load(path) as saved:
-        if "meta" in saved.files:
-            meta = json.loads(str(saved["meta"]))
-        elif path.with_suffix(".json").exists():
-            meta = json.loads(path.with_suffix(".json").read_text())
-        else:
-            return None
         leaves = [jnp.asarray(saved[f"arr_{i}"]) for i in range(meta["num_leaves"])]
+        if "steps" in saved.files:
+            meta["steps"], meta["seconds"] = int(saved["steps"]), float(saved["seconds"])
     if len(leaves) != treedef.num_leaves:
         raise ValueError(f"{path} holds {len(leaves)} arrays, the model needs {treedef.num_leaves}")
     params, opt_state = jax.tree_util.tree_unflatten(treedef, leaves)
-    return params, opt_state, meta["steps"], meta["seconds"], meta["history"]
+    history = [entry for entry in meta["history"] if entry["step"] <= meta["steps"]]
+    return params, opt_state, meta["steps"], meta["seconds"], history
 
 
 def _validate(
@@ -313,7 +313,7 @@ def train_one(
       seq_len: T (adding: the sequence length; copy: the blanks, T + 20 steps in all).
       settings: sizes, optimiser and budget.
       state_path: where to save the training state (an .npz with the arrays and their step count,
-        and the same metadata in a .json beside it, for reading); an existing
+        and a .json beside it with the learning curve); an existing
         state there is resumed. The final state is saved too, so the same call with a larger
         `max_steps` continues a finished run (the batches of one uninterrupted run). None: no saving.
       save_every_seconds: how often the state is saved.
