@@ -47,6 +47,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "rnn_jax.studies.next_word.lm_speed",
         "language-model training tokens/s against PyTorch's example",
     ),
+    "classifier-speed": (
+        "rnn_jax.studies.sentiment.classifier_speed",
+        "IMDB classifiers' training tokens/s at a given size, and a full run's cost",
+    ),
     "imdb-table": (
         "rnn_jax.studies.sentiment.imdb_table",
         "several seeds of several IMDB classifiers, one table",

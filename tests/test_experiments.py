@@ -26,6 +26,7 @@ SCRIPTS = {
     "distributed_compare": "performance.distributed_compare",
     "imdb_tokenizer_speed": "sentiment.tokenizer_speed",
     "lm_speed": "next_word.lm_speed",
+    "classifier_speed": "sentiment.classifier_speed",
     "lm_table": "next_word.lm_table",
     "label_curve": "sentiment.label_curve",
     "memory": "memory.sweep",

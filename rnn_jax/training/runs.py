@@ -73,13 +73,14 @@ def cpu_name() -> str:
 
 
 def machine() -> dict[str, Any]:
-    """What a timing was measured on: CPU model and cores, JAX backend and version, load average."""
+    """What a timing was measured on: CPU model and cores, JAX backend, device and version, load average."""
     import jax
 
     return {
         "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
         "jax_backend": jax.default_backend(),
+        "device": jax.devices()[0].device_kind,
         "jax": jax.__version__,
         "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
