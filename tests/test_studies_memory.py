@@ -102,6 +102,23 @@ def test_a_state_carries_its_own_step_count_and_old_two_file_states_still_load(t
     assert resumed.steps == 20 and resumed.metric == pytest.approx(whole.metric, rel=1e-5)
 
 
+def test_the_learning_curve_is_stored_with_float32_digits_and_loses_nothing(tmp_path):
+    """The curves are float32 metrics: their float64 digits only made the committed states large."""
+    values = np.float32([1.4029903411865234, 0.1, 3e-7, 123456.78, np.nan])
+    history = [{"step": 200, "train_loss": float(v), "validation": float(v)} for v in values]
+    compact = train.compact_history(history)
+    assert compact[0] == {"step": 200, "train_loss": 1.4029903, "validation": 1.4029903}
+    assert isinstance(compact[0]["step"], int)
+    for entry, v in zip(compact, values, strict=True):  # the same float32 values, NaN included
+        np.testing.assert_array_equal(np.float32(entry["validation"]), v)
+    assert len(json.dumps(compact[:2])) < 0.8 * len(json.dumps(history[:2]))
+
+    state = tmp_path / "state.npz"  # a run's state and its curve are written compact
+    result = train.train_one(jax.random.key(3), "copy", "gru", 3, TINY, state_path=state)
+    saved = json.loads(state.with_suffix(".json").read_text())["history"]
+    assert saved == train.compact_history(saved) == result.history
+
+
 @pytest.mark.parametrize("fresh_metric, steps, solved", [(0.5, 20, False), (0.0, 10, True)])
 def test_a_run_stops_only_when_fresh_sequences_confirm_the_validation_set(
     monkeypatch, fresh_metric, steps, solved

@@ -238,6 +238,18 @@ class RunResult(NamedTuple):
     history: list[dict[str, float]]  # per chunk: step, train_loss, validation (and confirmation)
 
 
+def float32_value(x: float) -> float | int:
+    """`x` as the shortest decimal that reads back as the same float32 (the metrics are float32
+    values; their float64 digits beyond that are noise): 1.4029903, not 1.4029903411865234. Ints,
+    such as the step, stay ints."""
+    return x if isinstance(x, int) else float(str(np.float32(x)))
+
+
+def compact_history(history: list[dict]) -> list[dict]:
+    """The learning curve with every metric as `float32_value`: half the characters, nothing lost."""
+    return [{name: float32_value(value) for name, value in entry.items()} for entry in history]
+
+
 def _save_state(path: Path, params, opt_state, steps: int, seconds: float, history: list) -> None:
     """The arrays, with their step count and seconds, in one `.npz` (one atomic rename, so a kill
     leaves the old state or the new, never one step's arrays with another's count); the metadata with
@@ -266,7 +278,7 @@ def _load_state(path: Path, params, opt_state):
     if len(leaves) != treedef.num_leaves:
         raise ValueError(f"{path} holds {len(leaves)} arrays, the model needs {treedef.num_leaves}")
     params, opt_state = jax.tree_util.tree_unflatten(treedef, leaves)
-    history = [entry for entry in meta["history"] if entry["step"] <= meta["steps"]]
+    history = compact_history([entry for entry in meta["history"] if entry["step"] <= meta["steps"]])
     return params, opt_state, meta["steps"], meta["seconds"], history
 
 
@@ -281,7 +293,7 @@ def _validate(
     if validation <= settings.threshold:
         fresh = jax.random.fold_in(key_validation, steps)
         entry["confirmation"] = float(evaluate(params, fresh, settings.num_test))
-    return entry
+    return compact_history([entry])[0]
 
 
 def confirmed(entry: dict[str, float], threshold: float) -> bool:
