@@ -32,6 +32,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
+from rnn_jax.data.tokenizer import NUM_SPECIAL_IDS
 from rnn_jax.errors import ConfigError
 from rnn_jax.models.classifiers import build_model
 from rnn_jax.studies.command import flag, run_experiment
@@ -59,6 +60,9 @@ class ClassifierSpeedConfig:
     num_epochs: int = flag(20, "epochs of the full run the estimate is for")
     seed: int = flag(0, "seed of the parameters, the synthetic reviews and the round order")
 
+
+# The config fields that results.md's header names.
+SETTINGS = ("embedding_size", "hidden_size", "seq_len", "steps", "rounds", "num_epochs", "train_reviews")
 
 SMOKE = {
     "models": ("simple_rnn",),
@@ -110,9 +114,9 @@ def _variant(config: ClassifierSpeedConfig, model_name: str, batch_size: int, un
     tx = imdb.make_optimizer(train_config)
     key_params, key_ids, key_labels, key_dropout = jax.random.split(jax.random.key(config.seed), 4)
     state = imdb.create_train_state(model, tx, key_params, config.seq_len)
-    num_ids = config.vocab_size + 2  # the two special ids stay out: no padding, no OOV
+    words = (NUM_SPECIAL_IDS, config.vocab_size + NUM_SPECIAL_IDS)  # word ids only: no padding, no OOV
     batch = imdb.Batch(
-        ids=jax.random.randint(key_ids, (batch_size, config.seq_len), 2, num_ids, dtype=jnp.int32),
+        ids=jax.random.randint(key_ids, (batch_size, config.seq_len), *words, dtype=jnp.int32),
         lengths=jnp.full((batch_size,), config.seq_len, jnp.int32),
         labels=jax.random.bernoulli(key_labels, 0.5, (batch_size,)).astype(jnp.int32),
         weights=jnp.ones((batch_size,), jnp.float32),
@@ -172,18 +176,7 @@ def run(config: ClassifierSpeedConfig) -> dict:
             }
         )
     machine["load_average_1min_end"] = runs.machine()["load_average_1min"]
-    settings = {
-        name: getattr(config, name)
-        for name in (
-            "embedding_size",
-            "hidden_size",
-            "seq_len",
-            "steps",
-            "rounds",
-            "num_epochs",
-            "train_reviews",
-        )
-    }
+    settings = {name: getattr(config, name) for name in SETTINGS}
     results = {"machine": machine, "settings": settings, "rows": rows}
     runs.save_results(out, results)
     runs.write_text_atomic(Path(out) / "results.md", "\n".join(summary_lines(results)) + "\n")
