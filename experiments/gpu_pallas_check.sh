@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Issue 14's GPU check, prepared on a CPU machine (not yet run): the tests of rnn_jax.core.pallas_rnn
-# with the compiled Triton kernels, then strategy="pallas" timed against the default (strategy="auto")
-# and torch.nn.RNN on cuDNN. Fits in the 15 minutes of one device session (tests about 3-5 min,
-# timings about 2 min, plus the machine's start).
+# Issue 14's GPU check: strategy="pallas" (rnn_jax.core.pallas_rnn, compiled Triton kernels) timed
+# against the default (strategy="auto") and torch.nn.RNN on cuDNN, then the module's tests with the
+# compiled kernels. Run on an NVIDIA H200 on 2026-12-04 (132 s in all: timings about 80 s, tests 51 s;
+# results/benchmark/gpu_h200_pallas, docs/performance.md).
 #
 #   bash experiments/gpu_pallas_check.sh [OUT]     # on the GPU machine; OUT defaults to $OUT or /tmp/pallas
 #   SMOKE=1 bash experiments/gpu_pallas_check.sh /tmp/p   # seconds on a CPU: tiny shape, interpret mode
 #
 # With the device tool: run(command='bash experiments/gpu_pallas_check.sh "$OUT"', timeout_s=600);
 # the script stays under 10 minutes (the timings first, then the tests, capped at TESTS_TIMEOUT s). It writes OUT/gpu.txt, OUT/tests_gpu.log, OUT/results.json and OUT/results.md (medians of interleaved rounds, in
-# ms, with the card's name). What the numbers decide (issue 14): strategy="auto" may switch to "pallas"
-# only on the shapes where it beat the default here; targets on an H200, fwd+bwd: lecture <= 0.93 ms
+# ms, with the card's name). What the numbers decided (issue 14): "pallas" beat the default on every shape
+# it takes, but "auto" keeps it opt-in (no forward mode, H <= 128, a deprecated backend); targets on an H200, fwd+bwd: lecture <= 0.93 ms
 # (2x cuDNN's 1.87 ms), medium at least as fast as cuDNN. H = 256 and 1024 (medium, large) are above
 # pallas_rnn.MAX_HIDDEN = 128, so there "pallas" is reported as unsupported; medium_h128 shows the
 # largest H it takes.

@@ -35,7 +35,8 @@ AUTO_SIMPLE_RNN = "custom_jvp"  # what strategy="auto" runs for simple_rnn_step
 # fwd+bwd on an H200; on the 2-core CPU it did not win (LSTM: 1.7x slower at 4).
 SCAN_UNROLL = {"cpu": 1, "gpu": 4}
 SCAN_UNROLL_OTHER = 1  # backends not measured (TPU)
-# "pallas" (issue 14): rnn_jax.core.pallas_rnn, opt-in; "auto" never picks it (no GPU timings yet).
+# "pallas" (issue 14): rnn_jax.core.pallas_rnn, opt-in; "auto" never picks it (reverse mode only,
+# H <= 128, float32, and a deprecated Pallas backend), although it was the fastest on an H200.
 STRATEGIES = ("auto", "step", "hoisted", "custom_vjp", "custom_jvp", "pallas")
 _SIMPLE_RNN_ONLY = ("hoisted", "custom_vjp", "custom_jvp", "pallas")
 _RESET_STRATEGIES = ("auto", "step", "hoisted")  # the ones whose scan takes `resets`
@@ -77,7 +78,9 @@ def _resolve_strategy(strategy: str, step_fn: StepFn, *, resets: bool = False) -
     working (rnn_jax.analysis uses them) where "custom_vjp" cannot. On an H200 the same ranking
     held (results/benchmark/gpu_h200). The scan's unroll factor and the input hoisting are chosen
     per backend: `SCAN_UNROLL`, `rnn_jax.core.fused.HOIST_INPUT`. "pallas" (the persistent GPU
-    kernels of `rnn_jax.core.pallas_rnn`) is opt-in only until it has been timed on a GPU.
+    kernels of `rnn_jax.core.pallas_rnn`) stays opt-in: on an H200 it ran the lecture shape's
+    fwd+bwd in 0.56 ms against auto's 3.30 (results/benchmark/gpu_h200_pallas), but it has no
+    forward mode, takes only H in {16, 32, 64, 128} in float32, and rests on a deprecated backend.
     """
     check_choice("strategy", strategy, STRATEGIES)
     activation = _simple_rnn_activation(step_fn)
