@@ -87,6 +87,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "rnn_jax.studies.performance.distributed_compare",
         "the metric differences of several runs",
     ),
+    "export-imdb": (
+        "rnn_jax.studies.sentiment.export_imdb",
+        "a portable copy of the IMDB reviews, read without tensorflow-datasets",
+    ),
     "tokenizer-speed": ("rnn_jax.studies.sentiment.tokenizer_speed", "time the IMDB tokenizer"),
 }
 DEBUG_ENV = "RNN_JAX_DEBUG"

@@ -35,6 +35,10 @@ class DatasetNotFoundError(UserError, FileNotFoundError):
     """The dataset is neither prepared in the data directory nor downloadable."""
 
 
+class CorruptDatasetError(UserError, ValueError):
+    """A dataset file is there but cannot be read: truncated, of another format, or failing its checksum."""
+
+
 class TrainingInterrupted(Exception):
     """Training stopped on SIGTERM or SIGINT after saving a checkpoint at the current step.
 

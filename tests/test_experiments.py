@@ -2,6 +2,7 @@
 console command (`rnn-jax NAME`) answers --help."""
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +79,35 @@ def test_script_runs_and_a_bad_flag_is_one_error_line(tmp_path):
         result.stderr.strip().splitlines()[-1] == "error: radii must be comma-separated numbers, got '0.9,x'"
     )
     assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.slow
+def test_the_gpu_state256_script_runs_its_chains_on_a_tiny_portable_copy(tmp_path):
+    """experiments/gpu_state256.sh (issue 21, item 3 on a GPU) in SMOKE mode, the LSTM's two chains:
+    language model -> classifier from it, and the control, read from an `rnn-jax export-imdb` copy."""
+    from rnn_jax.studies.sentiment import export_imdb
+    from tests.lm_fixture import write_tiny_lm_imdb
+
+    write_tiny_lm_imdb(tmp_path / "tfds", num_train=60, num_test=40, num_unsupervised=40)
+    export_imdb.export(export_imdb.ExportConfig(data_dir=str(tmp_path / "tfds"), out=str(tmp_path / "copy")))
+    env = {
+        **os.environ,
+        "SMOKE": "1",
+        "MODELS": "lstm",
+        "DATA_DIR": str(tmp_path / "copy"),
+        "RUNS_DIR": str(tmp_path / "runs"),
+        "BUDGET_S": "400",
+    }
+    result = subprocess.run(
+        ["bash", str(EXPERIMENTS / "gpu_state256.sh"), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = (tmp_path / "out" / "summary.md").read_text().splitlines()[2:]
+    assert [row.split("|")[1].strip() for row in rows] == ["lm_lstm", "lstm_control", "lstm_start"]
+    assert all(row.split("|")[4].strip() == "0" for row in rows), rows  # every run ended normally
+    assert "test perplexity" in rows[0] and all("%" in row for row in rows[1:])
+    assert {"logs.tar", "results.tar", "lm_lstm.tar"} <= {p.name for p in (tmp_path / "out").iterdir()}

@@ -1,7 +1,9 @@
 """IMDB reviews through tensorflow-datasets: locate (or download) `imdb_reviews` and split it.
 
 The data is read with `tfds.data_source` from TFDS's `array_record` files, which needs
-`tensorflow-datasets` and `array_record` but no TensorFlow. Where it is looked for, first match wins:
+`tensorflow-datasets` and `array_record` but no TensorFlow. A portable copy written by `rnn-jax export-imdb`
+(`rnn_jax.data.portable`) is read instead wherever a folder holds one and no TFDS copy: the same
+records, for machines without TFDS. Where it is looked for, first match wins:
 
   1. the `data_dir` argument (the `--data_dir` flag of the experiment scripts);
   2. the `TFDS_DATA_DIR` environment variable;
@@ -25,6 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from rnn_jax.data import portable
 from rnn_jax.errors import DatasetNotFoundError  # noqa: F401  (raised here; re-exported)
 
 DATASET = "imdb_reviews"
@@ -61,6 +64,11 @@ def is_prepared(data_dir: str | os.PathLike) -> bool:
     return (folder / "dataset_info.json").exists() and any(folder.glob(f"{DATASET}-train.array_record*"))
 
 
+def is_readable(data_dir: str | os.PathLike) -> bool:
+    """True when `data_dir` holds a prepared TFDS copy or a portable one (`rnn-jax export-imdb`)."""
+    return is_prepared(data_dir) or portable.is_portable(data_dir)
+
+
 def can_download() -> bool:
     """Preparing `imdb_reviews` from the internet needs TensorFlow (the `download` extra)."""
     return importlib.util.find_spec("tensorflow") is not None
@@ -85,14 +93,19 @@ def load_sources(data_dir: str | os.PathLike | None = None, *, download: bool = 
       download: prepare the dataset with TFDS when it is missing (needs TensorFlow and internet).
 
     Returns:
-      A dict of `tfds` data sources; `source[i]` is `{"text": bytes, "label": int}`.
+      A dict of `tfds` data sources; `source[i]` is `{"text": bytes, "label": int}`. Where `data_dir`
+      holds no TFDS copy but a portable one (`rnn-jax export-imdb`), its `PortableSource`s, read the
+      same way without TFDS.
 
     Raises:
       DatasetNotFoundError: the dataset is missing and cannot (or may not) be downloaded.
+      CorruptDatasetError: a portable copy's file cannot be read.
     """
+    root = resolve_data_dir(data_dir)
+    if not is_prepared(root) and portable.is_portable(root):
+        return portable.load_portable(root)  # rnn-jax export-imdb's copy: no TFDS needed
     import tensorflow_datasets as tfds  # heavy; only needed here
 
-    root = resolve_data_dir(data_dir)
     if not is_prepared(root):
         if not download:
             raise DatasetNotFoundError(_not_found_message(dataset_dir(root), "download disabled"))
@@ -141,6 +154,12 @@ def load_imdb(
       A dict of `Split(texts, labels)`.
     """
     sources = load_sources(data_dir, download=download)
+    missing = [split for split in ("train", "test") if split not in sources]
+    if missing:
+        raise DatasetNotFoundError(
+            f"the IMDB copy in {resolve_data_dir(data_dir)} has no {' or '.join(missing)} split, "
+            "which the classifiers read (export it with rnn-jax export-imdb --splits train test)"
+        )
     num_labelled = len(sources["train"])
     if not 0 < num_validation < num_labelled:
         raise ValueError(

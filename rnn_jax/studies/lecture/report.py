@@ -152,7 +152,7 @@ def _resolve_data_dir(config: LectureConfig) -> tuple[str | None, str]:
         root = SHARED_TFDS
     else:
         root = data.resolve_data_dir(None)
-    if data.is_prepared(root):
+    if data.is_readable(root):
         return str(root), ""
     return None, (
         f"IMDB is not prepared under {root}: point --data_dir or TFDS_DATA_DIR at a folder "
