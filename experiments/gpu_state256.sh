@@ -101,7 +101,7 @@ for name, (seconds, status) in sorted(times.items()):
     result = "-"
     if name.startswith("lm_") and (runs / name / "results.json").exists():
         r = json.loads((runs / name / "results.json").read_text())
-        result = "test perplexity " + ", ".join(f"{v:.2f}" for k, v in r.items() if k == "test_perplexity")
+        result = f"test perplexity {r['test_perplexity']:.2f}"
     elif (runs / f"table_{name}" / "table.md").exists():  # the row's "test accuracy" cell
         result = (runs / f"table_{name}" / "table.md").read_text().splitlines()[2].split("|")[2].strip()
     rows.append(f"| {name} | {result} | {seconds / 60:.1f} | {status} |")

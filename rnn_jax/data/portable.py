@@ -1,13 +1,13 @@
 """A portable copy of `imdb_reviews`: the same reviews without tensorflow-datasets or array_record.
 
-    rnn-jax export-imdb --data_dir ../shared/tfds --out /path/to/copy     # all splits, about 37 MB
+    rnn-jax export-imdb --data_dir ../shared/tfds --out /path/to/copy     # all splits, 38 MB
     rnn-jax imdb --data_dir /path/to/copy ...                            # read like a TFDS folder
 
 (the command is `rnn_jax.studies.sentiment.export_imdb`; this module writes and reads the files).
 
 For a machine that has JAX but neither TFDS nor internet access (an offline GPU node, say): the
 prepared TFDS copy is 81 MiB of array_record files and needs two packages to read; this copy is
-about 37 MB (train, test and unsupervised; 18 MB for train and test) and needs NumPy and the
+38 MB (train, test and unsupervised; 19 MB for train and test) and needs NumPy and the
 standard library. `rnn_jax.data.imdb.load_sources` reads it wherever a TFDS folder is expected,
 so every command's `--data_dir` (and `TFDS_DATA_DIR`) takes either.
 
@@ -87,16 +87,17 @@ def load_split(path: str | os.PathLike) -> PortableSource:
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as arrays:
-            missing = [name for name in _FIELDS if name not in arrays.files]
-            if missing:
-                raise _corrupt(path, f"no {', '.join(missing)}")
-            labels, offsets = arrays["labels"], arrays["offsets"]
-            text = lzma.decompress(arrays["text_xz"].tobytes())
-            checksum = str(arrays["sha256"])
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as err:
-        if isinstance(err, CorruptDatasetError):
-            raise
+            fields = {name: arrays[name] for name in arrays.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise _corrupt(path, f"{type(err).__name__}: {err}") from None
+    missing = [name for name in _FIELDS if name not in fields]
+    if missing:
+        raise _corrupt(path, f"no {', '.join(missing)}")
+    try:
+        text = lzma.decompress(fields["text_xz"].tobytes())
+    except lzma.LZMAError as err:
+        raise _corrupt(path, f"LZMAError: {err}") from None
+    labels, offsets, checksum = fields["labels"], fields["offsets"], str(fields["sha256"])
     if hashlib.sha256(text).hexdigest() != checksum:
         raise _corrupt(path, "its text does not match its SHA-256")
     if offsets.shape != (len(labels) + 1,) or offsets[0] != 0 or offsets[-1] != len(text):

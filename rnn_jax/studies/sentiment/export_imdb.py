@@ -17,8 +17,6 @@ from rnn_jax.data import imdb, portable
 from rnn_jax.errors import ConfigError
 from rnn_jax.studies.command import flag, parse_config
 
-READ_CHUNK = 1024  # records read from TFDS per call
-
 
 @dataclasses.dataclass(frozen=True)
 class ExportConfig:
@@ -27,11 +25,6 @@ class ExportConfig:
     data_dir: str | None = flag(None, "the prepared TFDS copy (None: $TFDS_DATA_DIR, else TFDS's default)")
     out: str = flag("", "folder of the copy (it gets imdb_reviews/portable/<split>.npz)")
     splits: tuple[str, ...] = flag(portable.SPLITS, f"splits to copy, some of {portable.SPLITS}")
-
-
-def _records(source):
-    for start in range(0, len(source), READ_CHUNK):
-        yield from source.__getitems__(list(range(start, min(start + READ_CHUNK, len(source)))))
 
 
 def export(config: ExportConfig) -> dict[str, int]:
@@ -52,7 +45,10 @@ def export(config: ExportConfig) -> dict[str, int]:
     if missing:
         raise ConfigError(f"the IMDB copy in {config.data_dir} has no split {', '.join(missing)}")
     folder = portable.portable_dir(config.out)
-    return {s: portable.write_split(folder / f"{s}.npz", _records(sources[s])) for s in config.splits}
+    return {
+        s: portable.write_split(folder / f"{s}.npz", sources[s].__getitems__(list(range(len(sources[s])))))
+        for s in config.splits
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, int]:
