@@ -89,8 +89,13 @@ def test_a_state_carries_its_own_step_count_and_old_two_file_states_still_load(t
     state.with_suffix(".json").write_text(json.dumps(ahead))  # as after a kill between the two writes
     restored = train._load_state(state, params, opt_state)
     assert restored[2] == 10 and restored[4] == meta["history"]
+    num_params = len(jax.tree_util.tree_leaves(params))
     with np.load(state) as saved:  # the curve stays in the .json: the .npz does not grow with the run
-        assert set(saved.files) == {f"arr_{i}" for i in range(meta["num_leaves"])} | {"steps", "seconds"}
+        assert set(saved.files) == (
+            {f"arr_{i}" for i in range(meta["num_leaves"])}
+            | {f"best_{i}" for i in range(num_params)}
+            | {"steps", "seconds", "best_step", "best_validation"}
+        )
 
     with np.load(state) as saved:  # the old form: no step count inside the .npz
         arrays = [saved[f"arr_{i}"] for i in range(meta["num_leaves"])]
@@ -100,6 +105,31 @@ def test_a_state_carries_its_own_step_count_and_old_two_file_states_still_load(t
     resumed = train.train_one(jax.random.key(3), "copy", "gru", 3, TINY, state_path=state)
     whole = train.train_one(jax.random.key(3), "copy", "gru", 3, TINY)
     assert resumed.steps == 20 and resumed.metric == pytest.approx(whole.metric, rel=1e-5)
+
+
+def test_an_unsolved_run_is_tested_at_its_best_validation_so_a_late_blow_up_loses_nothing(tmp_path):
+    """A long run can blow up after its best point (the LSTM at T = 200 did, at step 917,000): the
+    state keeps the best parameters on validation, and the test measures those, not the wreck."""
+    state = tmp_path / "state.npz"
+    settings = dataclasses.replace(TINY, steps_per_chunk=5)
+    before = train.train_one(
+        jax.random.key(3), "copy", "gru", 3, dataclasses.replace(settings, max_steps=10), state_path=state
+    )
+    assert not before.solved
+    assert before.tested_step == min(before.history, key=lambda h: h["validation"])["step"]
+
+    num_params = len(jax.tree_util.tree_leaves(before.params))
+    with np.load(state) as saved:
+        arrays = dict(saved)
+    for i in range(num_params):  # the latest parameters blown up, as a loss spike leaves them
+        arrays[f"arr_{i}"] = arrays[f"arr_{i}"] * 1e3
+    with open(state, "wb") as f:
+        np.savez(f, **arrays)
+
+    after = train.train_one(jax.random.key(3), "copy", "gru", 3, settings, state_path=state)
+    assert after.steps == 20 and min(h["validation"] for h in after.history[2:]) > 10 * before.metric
+    assert after.tested_step == before.tested_step and after.metric == pytest.approx(before.metric, rel=1e-6)
+    jax.tree.map(np.testing.assert_array_equal, after.params, before.params)
 
 
 def test_the_learning_curve_is_stored_with_float32_digits_and_loses_nothing(tmp_path):
@@ -281,6 +311,13 @@ def test_the_sweep_writes_results_in_the_published_shape_and_resumes(tmp_path, c
         ["--task", "adding", "--smoke", "--cells", "lstm", "--max_steps", "40", "--workdir", workdir]
     )
     assert "0 runs trained" in out["notes"][0]
+    # So is one that diverged after a best point on validation, which its finite test metric is of.
+    diverged_after_best = {**diverged, "cell": "gru", "metric": 0.1, "diverged": True}
+    runs.append_metrics(adding, diverged_after_best)
+    out = sweep.main(
+        ["--task", "adding", "--smoke", "--cells", "gru", "--max_steps", "40", "--workdir", workdir]
+    )
+    assert "0 runs trained" in out["notes"][0]
     # So is a run its confirmed validation stopped early though the test missed ("validation only");
     # one stopped by the validation set alone (before the confirmation existed) trains on.
     early = {
@@ -289,6 +326,7 @@ def test_the_sweep_writes_results_in_the_published_shape_and_resumes(tmp_path, c
         "metric": 0.5,
         "steps": 10,
         "max_steps": 30,
+        "diverged": False,
     }
     runs.append_metrics(adding, {**early, "confirmed": True})
     rerun = [

@@ -333,6 +333,7 @@ def _done(config: MemoryConfig, last: dict) -> set[tuple[str, int]]:
         for key, r in last.items()
         if r["solved"]
         or not np.isfinite(float(r["metric"]))  # diverged: NaN, read back from JSON as the string "nan"
+        or r.get("diverged", False)  # diverged, tested at its best parameters before (a finite metric)
         or r.get("confirmed", False)
         or r["steps"] >= config.max_steps
     }
@@ -390,6 +391,8 @@ def _train_and_record(config: MemoryConfig, cell: str, seq_len: int, bar) -> dic
         # stopped by a confirmed validation metric: final even when the test missed ("validation only")
         "confirmed": bool(result.history) and train.confirmed(result.history[-1], settings.threshold),
         "steps": result.steps,
+        "tested_step": result.tested_step,  # the tested model's step (the best on validation if unsolved)
+        "diverged": bool(result.history) and not np.isfinite(result.history[-1]["validation"]),
         "max_steps": settings.max_steps,
         "seconds": result.seconds,
         "hidden_size": settings.hidden_size,
@@ -455,6 +458,9 @@ def gather_results(workdir: str | Path) -> dict:
                 METRIC_NAME[task]: r["metric"],
                 "solved": r["solved"],
                 "steps": r["steps"],
+                # the step of the model tested: the best on validation when unsolved (older records:
+                # the last step, as they were tested)
+                "tested_step": r.get("tested_step", r["steps"]),
                 "training_sequences": r["steps"] * batch_size,
                 "max_steps": r["max_steps"],
                 "seconds": r["seconds"],
@@ -586,9 +592,7 @@ def summary_lines(results: dict) -> list[str]:
                     value = float(e[METRIC_NAME[task]])  # "nan" (a string in JSON) when it diverged
                     shown = "diverged (NaN)" if value != value else f"{value:.4g}"
                     found = e.get("verdict")
-                    mark = (
-                        "✓" if e["solved"] else "✗" + (f" {found}" if found and found != "diverged" else "")
-                    )
+                    mark = "✓" if e["solved"] else "✗" + (f" {found}" if found and value == value else "")
                     row.append(f"{shown} {mark} ({e['steps']:,})")
             lines.append(f"| {t} | " + " | ".join(row) + " |")
         largest = results["largest_solved"][task]

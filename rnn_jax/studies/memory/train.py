@@ -230,12 +230,28 @@ def _compiled_functions(task: str, cell: str, seq_len: int, settings: TrainSetti
 class RunResult(NamedTuple):
     """What `train_one` returns."""
 
-    params: dict[str, Any]
-    metric: float  # test MSE (adding) or test cross-entropy (copy) on fresh sequences
+    params: dict[str, Any]  # the tested model: the confirmed one if solved, else the best on validation
+    metric: float  # test MSE (adding) or test cross-entropy (copy) of `params`, on fresh sequences
     solved: bool  # metric <= threshold
     steps: int  # optimiser steps taken (early stop once the validation metric is solved and confirmed)
     seconds: float  # training time in this process and earlier (resumed) ones
     history: list[dict[str, float]]  # per chunk: step, train_loss, validation (and confirmation)
+    tested_step: int  # the step of `params`: `steps` when solved, else the best validation's step
+
+
+class Best(NamedTuple):
+    """The parameters with the lowest finite validation metric so far, kept beside the training state
+    so that a run that later blows up (a loss spike, NaN) loses nothing: its test uses these."""
+
+    params: dict[str, Any]
+    step: int
+    validation: float
+
+    def update(self, params, entry: dict[str, float]) -> Best:
+        """`self`, or `params` at `entry`'s step when its validation metric is finite and lower."""
+        if np.isfinite(entry["validation"]) and entry["validation"] < self.validation:
+            return Best(params, int(entry["step"]), float(entry["validation"]))
+        return self
 
 
 def float32_value(x: float) -> float | int:
@@ -250,36 +266,55 @@ def compact_history(history: list[dict]) -> list[dict]:
     return [{name: float32_value(value) for name, value in entry.items()} for entry in history]
 
 
-def _save_state(path: Path, params, opt_state, steps: int, seconds: float, history: list) -> None:
-    """The arrays, with their step count and seconds, in one `.npz` (one atomic rename, so a kill
-    leaves the old state or the new, never one step's arrays with another's count); the metadata with
-    the learning curve in a `.json` beside it, written first, so it is never behind the arrays."""
+def _save_state(
+    path: Path, params, opt_state, steps: int, seconds: float, history: list, best: Best | None = None
+) -> None:
+    """The arrays, with their step count and seconds (and the best parameters on validation, with
+    their step and metric), in one `.npz` (one atomic rename, so a kill leaves the old state or the
+    new, never one step's arrays with another's count); the metadata with the learning curve in a
+    `.json` beside it, written first, so it is never behind the arrays."""
     leaves = jax.tree_util.tree_leaves((params, opt_state))
     meta = {"steps": steps, "seconds": seconds, "history": history, "num_leaves": len(leaves)}
+    extra = {}
+    if best is not None:
+        best_leaves = jax.tree_util.tree_leaves(best.params)
+        extra = {f"best_{i}": np.asarray(leaf) for i, leaf in enumerate(best_leaves)}
+        extra.update(best_step=best.step, best_validation=best.validation)
     runs.write_text_atomic(path.with_suffix(".json"), json.dumps(meta))
     with runs.atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, *[np.asarray(leaf) for leaf in leaves], steps=steps, seconds=seconds)
+        np.savez(f, *[np.asarray(leaf) for leaf in leaves], steps=steps, seconds=seconds, **extra)
 
 
 def _load_state(path: Path, params, opt_state):
-    """Restores (params, opt_state, steps, seconds, history) saved by `_save_state`, or None.
+    """Restores (params, opt_state, steps, seconds, history, best) saved by `_save_state`, or None.
 
     The step count is the `.npz`'s; curve entries past it (a kill between the two writes) are
-    dropped. States saved before the count moved into the `.npz` take it from the `.json`."""
+    dropped. States saved before the count moved into the `.npz` take it from the `.json`; states
+    saved before the best parameters were kept start `best` at the restored parameters."""
     meta_path = path.with_suffix(".json")
     if not (path.exists() and meta_path.exists()):
         return None
     meta = json.loads(meta_path.read_text())
     treedef = jax.tree_util.tree_structure((params, opt_state))
+    params_treedef = jax.tree_util.tree_structure(params)
     with np.load(path) as saved:
         leaves = [jnp.asarray(saved[f"arr_{i}"]) for i in range(meta["num_leaves"])]
         if "steps" in saved.files:
             meta["steps"], meta["seconds"] = int(saved["steps"]), float(saved["seconds"])
+        best_leaves = None
+        if "best_step" in saved.files:
+            best_leaves = [jnp.asarray(saved[f"best_{i}"]) for i in range(params_treedef.num_leaves)]
+            best_step, best_validation = int(saved["best_step"]), float(saved["best_validation"])
     if len(leaves) != treedef.num_leaves:
         raise ValueError(f"{path} holds {len(leaves)} arrays, the model needs {treedef.num_leaves}")
     params, opt_state = jax.tree_util.tree_unflatten(treedef, leaves)
     history = compact_history([entry for entry in meta["history"] if entry["step"] <= meta["steps"]])
-    return params, opt_state, meta["steps"], meta["seconds"], history
+    if best_leaves is not None:
+        best = Best(jax.tree_util.tree_unflatten(params_treedef, best_leaves), best_step, best_validation)
+    else:
+        last = history[-1]["validation"] if history else np.inf
+        best = Best(params, meta["steps"], float(last) if np.isfinite(last) else np.inf)
+    return params, opt_state, meta["steps"], meta["seconds"], history, best
 
 
 def _validate(
@@ -315,7 +350,10 @@ def train_one(
 ) -> RunResult:
     """Trains one model until it is solved or the step budget is spent. Solved means the validation
     metric (a fixed set, after every chunk) at most the threshold, confirmed on as many fresh sequences
-    as the test uses; the test metric is then measured once, on sequences no decision has seen.
+    as the test uses; the test metric is then measured once, on sequences no decision has seen, for
+    the confirmed model or, when unsolved, the one with the lowest validation metric (early stopping:
+    a loss spike late in a long run, which happened to the LSTM at T = 200 after 917,000 steps,
+    does not decide its record).
 
     Args:
       key: PRNG key (split into init, training, validation and test keys; chunk i trains on
@@ -325,7 +363,7 @@ def train_one(
       seq_len: T (adding: the sequence length; copy: the blanks, T + 20 steps in all).
       settings: sizes, optimiser and budget.
       state_path: where to save the training state (an .npz with the arrays and their step count,
-        and a .json beside it with the learning curve); an existing
+        and the best parameters on validation, and a .json beside it with the learning curve); an existing
         state there is resumed. The final state is saved too, so the same call with a larger
         `max_steps` continues a finished run (the batches of one uninterrupted run). None: no saving.
       save_every_seconds: how often the state is saved.
@@ -345,12 +383,12 @@ def train_one(
     chunk, evaluate, optimizer = compiled_functions(task, cell, seq_len, settings)
     params = init_model(key_init, task, cell, settings.hidden_size)
     opt_state = optimizer.init(params)
-    steps, seconds, history = 0, 0.0, []
+    steps, seconds, history, best = 0, 0.0, [], Best(params, 0, np.inf)
     state_path = Path(state_path) if state_path is not None else None
     if state_path is not None:
         restored = _load_state(state_path, params, opt_state)
         if restored is not None:
-            params, opt_state, steps, seconds, history = restored
+            params, opt_state, steps, seconds, history, best = restored
     last_save = tic = time.perf_counter()
     seconds_before = seconds
     solved = bool(history) and confirmed(history[-1], settings.threshold)
@@ -360,6 +398,7 @@ def train_one(
             steps += settings.steps_per_chunk
             entry = _validate(evaluate, params, key_validation, steps, float(train_loss), settings)
             history.append(entry)
+            best = best.update(params, entry)
             solved = confirmed(entry, settings.threshold)
             if not np.isfinite(entry["validation"]):
                 break  # diverged: the run ends as unsolved, its NaN recorded
@@ -367,14 +406,16 @@ def train_one(
                 progress(steps, entry["train_loss"], entry["validation"])
             seconds = seconds_before + time.perf_counter() - tic
             if state_path is not None and time.perf_counter() - last_save >= save_every_seconds:
-                _save_state(state_path, params, opt_state, steps, seconds, history)
+                _save_state(state_path, params, opt_state, steps, seconds, history, best)
                 last_save = time.perf_counter()
     seconds = seconds_before + time.perf_counter() - tic
     if state_path is not None:
-        _save_state(state_path, params, opt_state, steps, seconds, history)
+        _save_state(state_path, params, opt_state, steps, seconds, history, best)
     diverged = bool(history) and not np.isfinite(history[-1]["validation"])
     if stop.requested and not (solved or diverged or steps >= settings.max_steps):
         saved_in = str(state_path) if state_path is not None else "nowhere (no state_path)"
         raise TrainingInterrupted(stop.signal_number, steps, saved_in, "the same command (or call)")
-    metric = float(evaluate(params, key_test, settings.num_test))
-    return RunResult(params, metric, bool(metric <= settings.threshold), steps, seconds, history)
+    # Unsolved: the model tested is the best on validation (a later loss spike or NaN loses nothing).
+    tested, tested_step = (params, steps) if solved or not np.isfinite(best.validation) else best[:2]
+    metric = float(evaluate(tested, key_test, settings.num_test))
+    return RunResult(tested, metric, bool(metric <= settings.threshold), steps, seconds, history, tested_step)
