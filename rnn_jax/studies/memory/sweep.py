@@ -392,7 +392,7 @@ def _train_and_record(config: MemoryConfig, cell: str, seq_len: int, bar) -> dic
         "confirmed": bool(result.history) and train.confirmed(result.history[-1], settings.threshold),
         "steps": result.steps,
         "tested_step": result.tested_step,  # the tested model's step (the best on validation if unsolved)
-        "diverged": bool(result.history) and not np.isfinite(result.history[-1]["validation"]),
+        "diverged": result.diverged,
         "max_steps": settings.max_steps,
         "seconds": result.seconds,
         "hidden_size": settings.hidden_size,

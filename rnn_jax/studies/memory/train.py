@@ -237,6 +237,7 @@ class RunResult(NamedTuple):
     seconds: float  # training time in this process and earlier (resumed) ones
     history: list[dict[str, float]]  # per chunk: step, train_loss, validation (and confirmation)
     tested_step: int  # the step of `params`: `steps` when solved, else the best validation's step
+    diverged: bool  # the last validation metric was not finite (the run ended there)
 
 
 class Best(NamedTuple):
@@ -416,6 +417,10 @@ def train_one(
         saved_in = str(state_path) if state_path is not None else "nowhere (no state_path)"
         raise TrainingInterrupted(stop.signal_number, steps, saved_in, "the same command (or call)")
     # Unsolved: the model tested is the best on validation (a later loss spike or NaN loses nothing).
-    tested, tested_step = (params, steps) if solved or not np.isfinite(best.validation) else best[:2]
+    if solved or not np.isfinite(best.validation):
+        tested, tested_step = params, steps
+    else:
+        tested, tested_step = best.params, best.step
     metric = float(evaluate(tested, key_test, settings.num_test))
-    return RunResult(tested, metric, bool(metric <= settings.threshold), steps, seconds, history, tested_step)
+    solved = bool(metric <= settings.threshold)
+    return RunResult(tested, metric, solved, steps, seconds, history, tested_step, diverged)
