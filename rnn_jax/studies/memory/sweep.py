@@ -42,7 +42,7 @@ from rnn_jax.core import cells
 from rnn_jax.core.unroll import unroll
 from rnn_jax.errors import ConfigError, ResumeError
 from rnn_jax.studies.command import flag, run_experiment
-from rnn_jax.studies.memory import train
+from rnn_jax.studies.memory import spikes, train
 from rnn_jax.training import runs
 
 DEFAULT_LENGTHS = {"adding": "50,100,200,400,750,1000", "copy": "10,50,100,200,500"}
@@ -515,7 +515,7 @@ def run(config: MemoryConfig, *, progress: bool = True) -> dict:
         f"learning curves: {_task_dir(config) / 'learning_curves.png'}",
     ]
     runs.save_results(config.workdir, {k: v for k, v in results.items() if k != "notes"})
-    table = summary_lines(results) + gradient_lines(config.workdir)
+    table = summary_lines(results) + gradient_lines(config.workdir) + spikes.spike_lines(config.workdir)
     runs.write_text_atomic(Path(config.workdir) / "table.md", "\n".join(table) + "\n")
     for task in train.TASKS:
         plots.plot_learning_curves(config.workdir, task)
