@@ -13,7 +13,7 @@ import pytest
 from rnn_jax.cli import guarded
 from rnn_jax.core import analysis, cells
 from rnn_jax.errors import ConfigError, ResumeError, TrainingInterrupted
-from rnn_jax.studies.memory import sweep, train
+from rnn_jax.studies.memory import plots, sweep, train
 from rnn_jax.training import runs
 
 TINY = train.TrainSettings(
@@ -375,3 +375,10 @@ def test_unknown_task_or_cell_in_the_library_raise():
         train.init_model(jax.random.key(0), "parity", "lstm", 4)
     with pytest.raises(ValueError, match="cell"):
         train.init_model(jax.random.key(0), "adding", "rnn", 4)
+
+
+def test_the_learning_curves_mark_the_model_tested_when_it_is_not_the_last():
+    steps, values = [200, 400, 600], [0.5, 0.2, 3.0]
+    assert plots.tested_point({"steps": 600, "tested_step": 400}, steps, values) == (400, 0.2)
+    assert plots.tested_point({"steps": 600, "tested_step": 600}, steps, values) is None
+    assert plots.tested_point({"steps": 600}, steps, values) is None  # an older record: tested at the end

@@ -14,7 +14,8 @@ _COLORS = {"simple_rnn": "C0", "irnn": "C3", "lstm": "C1", "gru": "C2"}
 
 def plot_learning_curves(workdir: str | Path, task: str) -> Path | None:
     """`<workdir>/<task>/learning_curves.png`: validation metric against steps, one panel per T (both
-    axes logarithmic when the longest run took over 20 times the steps of the shortest)."""
+    axes logarithmic when the longest run took over 20 times the steps of the shortest); a dot marks
+    the model an unsolved run was tested on when it is not the last (its best on validation)."""
     task_dir = Path(workdir) / task
     records = {(r["cell"], r["seq_len"]): r for r in runs.read_metrics(task_dir)}
     if not records:
@@ -37,6 +38,9 @@ def plot_learning_curves(workdir: str | Path, task: str) -> Path | None:
             values = [h["validation"] for h in history]
             style = "-" if record["solved"] else "--"  # dashed: not solved on the test sequences
             ax.plot(steps, values, style, color=_COLORS[cell], label=train.CELL_LABELS[cell])
+            point = tested_point(record, steps, values)
+            if point is not None:
+                ax.plot(*point, "o", color=_COLORS[cell], markersize=7, markeredgecolor="black", zorder=3)
         if log_steps:
             ax.set_xscale("log")
         else:  # 150000 and 200000 side by side would run into each other
@@ -47,13 +51,22 @@ def plot_learning_curves(workdir: str | Path, task: str) -> Path | None:
         ax.axhline(threshold, color="black", linestyle=":", linewidth=1, label="solved below")
         ax.set_yscale("log")
         ax.set_ylim(top=max(3 * baseline, 1e-4))
-        ax.set_title(f"{task}, T = {seq_len} (dashed: not solved)")
+        ax.set_title(f"{task}, T = {seq_len} (dashed: not solved; dot: tested)", fontsize=10)
         ax.set_xlabel("training step")
         ax.set_ylabel("validation MSE" if task == "adding" else "validation cross-entropy")
     for ax in list(axes.flat)[len(lengths) :]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
     return save_figure(fig, task_dir / "learning_curves.png", dpi=100)
+
+
+def tested_point(record: dict, steps: list[int], values: list[float]) -> tuple[int, float] | None:
+    """(step, validation) of the model a run was tested on, when that is not its last step (an
+    unsolved run tested at its best on validation); None otherwise (older records: tested at the end)."""
+    tested = record.get("tested_step", record["steps"])
+    if tested < record["steps"] and tested in steps:
+        return tested, values[steps.index(tested)]
+    return None
 
 
 def plot_largest_solved(workdir: str | Path) -> Path | None:
