@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from rnn_jax.studies.memory import train
+from rnn_jax.studies.memory import records, train
 from rnn_jax.studies.plots import pyplot, save_figure
 from rnn_jax.training import runs
 
@@ -17,23 +16,22 @@ def plot_learning_curves(workdir: str | Path, task: str) -> Path | None:
     axes logarithmic when the longest run took over 20 times the steps of the shortest); a dot marks
     the model an unsolved run was tested on when it is not the last (its best on validation)."""
     task_dir = Path(workdir) / task
-    records = {(r["cell"], r["seq_len"]): r for r in runs.read_metrics(task_dir)}
-    if not records:
+    latest = records.latest_records(task_dir)
+    if not latest:
         return None
     plt = pyplot()
-    lengths = sorted({t for _, t in records})
+    lengths = sorted({t for _, t in latest})
     columns = min(3, len(lengths))
     rows = -(-len(lengths) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.4 * rows), squeeze=False)
     # Steps on a log axis when one run is 20 times longer than another: it would squeeze the short ones.
-    log_steps = max(r["steps"] for r in records.values()) > 20 * min(r["steps"] for r in records.values())
+    log_steps = max(r["steps"] for r in latest.values()) > 20 * min(r["steps"] for r in latest.values())
     for ax, seq_len in zip(axes.flat, lengths, strict=False):
         for cell in train.CELLS:
-            record = records.get((cell, seq_len))
-            curve_path = task_dir / "curves" / f"{cell}_T{seq_len}.json"
-            if record is None or not curve_path.exists():
+            record = latest.get((cell, seq_len))
+            history = records.read_curve(task_dir, cell, seq_len)
+            if record is None or not history:
                 continue
-            history = json.loads(curve_path.read_text())
             steps = [h["step"] for h in history]
             values = [h["validation"] for h in history]
             style = "-" if record["solved"] else "--"  # dashed: not solved on the test sequences
@@ -47,7 +45,7 @@ def plot_learning_curves(workdir: str | Path, task: str) -> Path | None:
             ax.xaxis.set_major_formatter(lambda x, _: f"{x / 1000:g}k" if x else "0")
         baseline = train.baseline(task, seq_len)
         ax.axhline(baseline, color="gray", linestyle="--", linewidth=1, label="memoryless baseline")
-        threshold = next(r["threshold"] for (c, t), r in records.items() if t == seq_len)
+        threshold = next(r["threshold"] for (c, t), r in latest.items() if t == seq_len)
         ax.axhline(threshold, color="black", linestyle=":", linewidth=1, label="solved below")
         ax.set_yscale("log")
         ax.set_ylim(top=max(3 * baseline, 1e-4))

@@ -15,13 +15,11 @@ how long a recovery has taken elsewhere.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import NamedTuple
 
-from rnn_jax.studies.memory import train
-from rnn_jax.training import runs
+from rnn_jax.studies.memory import records, train
 
 SPIKE_FACTOR = 4.0  # a validation metric above 4 x the best so far starts a spike
 RECOVERED_FACTOR = 1.2  # back within 1.2 x the best before the spike ends it
@@ -88,13 +86,9 @@ def spike_lines(workdir: str | Path) -> list[str]:
     """The Markdown table of every spike in the workdir's learning curves (both tasks), or []."""
     rows = []
     for task in train.TASKS:
-        latest = {(r["cell"], r["seq_len"]): r for r in runs.read_metrics(Path(workdir) / task)}
-        for record in latest.values():
-            cell, seq_len = record["cell"], record["seq_len"]
-            curve = Path(workdir) / task / "curves" / f"{cell}_T{seq_len}.json"
-            if not curve.exists():
-                continue
-            for s in loss_spikes(json.loads(curve.read_text()), record["baseline"]):
+        for (cell, seq_len), record in records.latest_records(Path(workdir) / task).items():
+            history = records.read_curve(Path(workdir) / task, cell, seq_len)
+            for s in loss_spikes(history, record["baseline"]):
                 back = (
                     f"{s.steps_to_recover:,} steps later"
                     if s.recovered_step is not None

@@ -42,7 +42,7 @@ from rnn_jax.core import cells
 from rnn_jax.core.unroll import unroll
 from rnn_jax.errors import ConfigError, ResumeError
 from rnn_jax.studies.command import flag, run_experiment
-from rnn_jax.studies.memory import spikes, train
+from rnn_jax.studies.memory import records, spikes, train
 from rnn_jax.training import runs
 
 DEFAULT_LENGTHS = {"adding": "50,100,200,400,750,1000", "copy": "10,50,100,200,500"}
@@ -319,11 +319,6 @@ def _check_budgets(config: MemoryConfig, jobs: list[tuple[str, int]], last: dict
         )
 
 
-def _last_records(config: MemoryConfig) -> dict[tuple[str, int], dict]:
-    """The last record of each (cell, T) in the task's metrics.jsonl (later records replace earlier)."""
-    return {(r["cell"], r["seq_len"]): r for r in runs.read_metrics(_task_dir(config))}
-
-
 def _done(config: MemoryConfig, last: dict) -> set[tuple[str, int]]:
     """The (cell, T) whose `last` record is final for this budget: solved, diverged, stopped by a
     confirmed validation metric, or trained for max_steps. (A run stopped early by its validation set
@@ -402,9 +397,8 @@ def _train_and_record(config: MemoryConfig, cell: str, seq_len: int, bar) -> dic
         "gradient_norms": gradients,
         "machine": runs.machine(),  # the seconds above were measured here (load average at the end)
     }
-    curves = task_dir / "curves"
-    curves.mkdir(exist_ok=True)
-    curve_path = curves / f"{cell}_T{seq_len}.json"
+    curve_path = records.curve_path(task_dir, cell, seq_len)
+    curve_path.parent.mkdir(exist_ok=True)
     runs.write_text_atomic(curve_path, json.dumps(result.history) + "\n")
     runs.append_metrics(task_dir, record)  # the final state stays: a larger --max_steps continues it
     return record
@@ -448,12 +442,12 @@ def gather_results(workdir: str | Path) -> dict:
     """results.json of both tasks from their metrics.jsonl (the last record of a (cell, T) wins)."""
     results: dict[str, Any] = {}
     for task in train.TASKS:
-        records = runs.read_metrics(Path(workdir) / task)
-        if not records:
+        latest = records.latest_records(Path(workdir) / task)
+        if not latest:
             continue
         batch_size = runs.load_json(Path(workdir) / task / runs.CONFIG_FILE)["batch_size"]
         by_cell: dict[str, Any] = {"baseline": train.baseline("adding", 2)} if task == "adding" else {}
-        for r in records:
+        for r in latest.values():
             entry = {
                 METRIC_NAME[task]: r["metric"],
                 "solved": r["solved"],
@@ -470,8 +464,7 @@ def gather_results(workdir: str | Path) -> dict:
             }
             if task == "copy":
                 entry["baseline"] = r["baseline"]
-            curve = Path(workdir) / task / "curves" / f"{r['cell']}_T{r['seq_len']}.json"
-            history = json.loads(curve.read_text()) if curve.exists() else []
+            history = records.read_curve(Path(workdir) / task, r["cell"], r["seq_len"])
             entry["verdict"], entry["last_half_gain_vs_baseline"] = verdict(
                 history, r["baseline"], r["solved"], float(r["metric"]), r["threshold"]
             )
@@ -495,7 +488,7 @@ def run(config: MemoryConfig, *, progress: bool = True) -> dict:
     from rnn_jax.studies.memory import plots
 
     cells, lengths = validate(config)
-    last = _last_records(config)
+    last = records.latest_records(_task_dir(config))
     if not config.report_only:
         _check_or_save_config(config, [(c, t) for c in cells for t in lengths], last)
     done = _done(config, last)
@@ -528,8 +521,8 @@ def gradient_lines(workdir: str | Path) -> list[str]:
     ||d h_T / d x_1|| trained and at initialisation (for adding also ||d h_T / d v_{p1}||)."""
     lines = []
     for task in train.TASKS:
-        records = {(r["cell"], r["seq_len"]): r for r in runs.read_metrics(Path(workdir) / task)}
-        if not records:
+        latest = records.latest_records(Path(workdir) / task)
+        if not latest:
             continue
         marked = task == "adding"
         lines += [
@@ -541,10 +534,10 @@ def gradient_lines(workdir: str | Path) -> list[str]:
             "| --- " * (7 if marked else 5) + "|",
         ]
         for cell in train.CELLS:
-            ran = sorted(t for c, t in records if c == cell)
-            solved = [t for t in ran if records[(cell, t)]["solved"]]
+            ran = sorted(t for c, t in latest if c == cell)
+            solved = [t for t in ran if latest[(cell, t)]["solved"]]
             for t in sorted({*(solved[-1:]), *(ran[-1:])}):
-                r = records[(cell, t)]
+                r = latest[(cell, t)]
                 g = r["gradient_norms"]
                 row = [
                     train.CELL_LABELS[cell],
