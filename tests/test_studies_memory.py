@@ -8,6 +8,7 @@ import signal
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from rnn_jax.cli import guarded
@@ -168,6 +169,55 @@ def test_a_run_stops_only_when_fresh_sequences_confirm_the_validation_set(
     assert not train.confirmed({"validation": 0.0}, TINY.threshold)
 
 
+def test_the_optimizer_skips_non_finite_steps_until_100_in_a_row():
+    optimizer = train.make_optimizer(TINY)
+    params = {"w": jnp.ones(3)}
+    opt_state = optimizer.init(params)
+    for _ in range(101):
+        assert train.parameters_finite(params)
+        updates, opt_state = optimizer.update({"w": jnp.full(3, jnp.nan)}, opt_state, params)
+        params = optax.apply_updates(params, updates)
+    assert not train.parameters_finite(params)  # the 101st is applied: the run's end (diverged)
+
+
+def test_a_nan_validation_metric_with_finite_parameters_is_a_spike_not_the_end(monkeypatch):
+    chunk, evaluate, optimizer = train.compiled_functions("copy", "irnn", 3, TINY)
+    calls = []
+
+    def nan_first(params, key, num):  # the first validation overflows, as the IRNN's ReLU state can
+        calls.append(num)
+        return float("nan") if len(calls) == 1 else evaluate(params, key, num)
+
+    monkeypatch.setattr(train, "compiled_functions", lambda *args: (chunk, nan_first, optimizer))
+    result = train.train_one(jax.random.key(0), "copy", "irnn", 3, TINY)
+    assert (result.steps, result.diverged, result.tested_step) == (20, False, 20)
+    assert np.isnan(result.history[0]["validation"]) and np.isfinite(result.metric)
+
+
+def test_parameters_that_stop_being_finite_end_the_run_tested_at_their_best(monkeypatch, tmp_path):
+    settings = dataclasses.replace(TINY, max_steps=40)
+    chunk, evaluate, optimizer = train.compiled_functions("copy", "irnn", 3, settings)
+
+    def nan_from_step_20(params, opt_state, key):
+        params, opt_state, loss = chunk(params, opt_state, key)
+        if len(chunk_calls) == 1:
+            params = jax.tree_util.tree_map(lambda leaf: jnp.full_like(leaf, jnp.nan), params)
+        chunk_calls.append(1)
+        return params, opt_state, loss
+
+    chunk_calls = []
+    monkeypatch.setattr(train, "compiled_functions", lambda *args: (nan_from_step_20, evaluate, optimizer))
+    state = tmp_path / "state.npz"
+    result = train.train_one(jax.random.key(0), "copy", "irnn", 3, settings, state_path=state)
+    assert (result.steps, result.diverged, result.tested_step) == (20, True, 10)
+    assert np.isfinite(result.metric) and train.parameters_finite(result.params)
+    # The saved state has diverged: a larger budget trains it no further.
+    more = train.train_one(
+        jax.random.key(0), "copy", "irnn", 3, dataclasses.replace(settings, max_steps=80), state_path=state
+    )
+    assert (more.steps, more.diverged, more.metric) == (20, True, result.metric) and len(chunk_calls) == 2
+
+
 def test_sigterm_saves_the_state_and_the_same_call_continues(tmp_path):
     whole = train.train_one(jax.random.key(3), "copy", "gru", 3, TINY)
 
@@ -231,6 +281,9 @@ def test_the_verdict_tells_the_cells_limit_from_the_budgets():
     # Stopped on the validation threshold, missed on the test sequences.
     assert sweep.verdict(history([0.5, 0.4, 0.3, 0.04]), 0.5, False, 0.06, 0.05)[0] == "validation only"
     assert sweep.verdict(history([0.5, 0.4, float("nan")]), 0.5, False, float("nan"), 0.05)[0] == "diverged"
+    # Diverged (its parameters not finite) though tested at a finite best; a NaN spike alone is not.
+    assert sweep.verdict(history([0.5, 0.3, float("nan")]), 0.5, False, 0.3, 0.05, True)[0] == "diverged"
+    assert sweep.verdict(history([0.5, float("nan"), 0.3, 0.29]), 0.5, False, 0.29, 0.05)[0] == "improving"
     found, gain = sweep.verdict(history([0.5]), 0.5, False, 0.5, 0.05)  # too short to halve: not flat
     assert found == "improving" and np.isnan(gain)
 
@@ -303,21 +356,31 @@ def test_the_sweep_writes_results_in_the_published_shape_and_resumes(tmp_path, c
         ["--task", "adding", "--smoke", "--cells", "gru", "--max_steps", "10", "--workdir", workdir]
     )
     assert out["adding"]["gru"]["5"]["max_steps"] == 10 and out["adding"]["lstm"]["5"]["steps"] == 30
-    # A diverged run (its metric NaN, stored as the string "nan") is final: a larger budget skips it.
-    diverged = {**runs.read_metrics(adding)[-1], "cell": "lstm", "metric": float("nan"), "solved": False}
+    # A diverged run (its parameters no longer finite) is final: a larger budget skips it.
+    diverged = {
+        **runs.read_metrics(adding)[-1],
+        "cell": "lstm",
+        "metric": 0.1,  # tested at its best parameters before
+        "solved": False,
+        "diverged": True,
+        "parameters_finite": False,
+    }
     runs.append_metrics(adding, diverged)
-    assert runs.read_metrics(adding)[-1]["metric"] == "nan"
     out = sweep.main(
         ["--task", "adding", "--smoke", "--cells", "lstm", "--max_steps", "40", "--workdir", workdir]
     )
     assert "0 runs trained" in out["notes"][0]
-    # So is one that diverged after a best point on validation, which its finite test metric is of.
-    diverged_after_best = {**diverged, "cell": "gru", "metric": 0.1, "diverged": True}
-    runs.append_metrics(adding, diverged_after_best)
+    # One recorded as diverged before 2026-12-05 (at its first NaN validation metric, the metric stored
+    # as the string "nan", its parameters finite) trains on from its state.
+    old_rule = {**diverged, "cell": "gru", "metric": float("nan")}
+    del old_rule["parameters_finite"]
+    runs.append_metrics(adding, old_rule)
+    assert runs.read_metrics(adding)[-1]["metric"] == "nan"
     out = sweep.main(
         ["--task", "adding", "--smoke", "--cells", "gru", "--max_steps", "40", "--workdir", workdir]
     )
-    assert "0 runs trained" in out["notes"][0]
+    assert "1 runs trained" in out["notes"][0] and out["adding"]["gru"]["5"]["steps"] == 40
+    assert runs.read_metrics(adding)[-1]["parameters_finite"] is True
     # So is a run its confirmed validation stopped early though the test missed ("validation only");
     # one stopped by the validation set alone (before the confirmation existed) trains on.
     early = {

@@ -320,15 +320,18 @@ def _check_budgets(config: MemoryConfig, jobs: list[tuple[str, int]], last: dict
 
 
 def _done(config: MemoryConfig, last: dict) -> set[tuple[str, int]]:
-    """The (cell, T) whose `last` record is final for this budget: solved, diverged, stopped by a
-    confirmed validation metric, or trained for max_steps. (A run stopped early by its validation set
-    alone, before the confirmation on fresh sequences existed, is not final: it trains on.)"""
+    """The (cell, T) whose `last` record is final for this budget: solved, diverged (its parameters
+    no longer finite), stopped by a confirmed validation metric, or trained for max_steps.
+
+    Not final, so they train on: a run stopped early by its validation set alone, before the
+    confirmation on fresh sequences existed; and a run recorded as diverged before 2026-12-05, when a
+    run ended at its first non-finite validation metric with finite parameters (its record has no
+    `parameters_finite`)."""
     return {
         key
         for key, r in last.items()
         if r["solved"]
-        or not np.isfinite(float(r["metric"]))  # diverged: NaN, read back from JSON as the string "nan"
-        or r.get("diverged", False)  # diverged, tested at its best parameters before (a finite metric)
+        or r.get("parameters_finite", True) is False
         or r.get("confirmed", False)
         or r["steps"] >= config.max_steps
     }
@@ -388,6 +391,7 @@ def _train_and_record(config: MemoryConfig, cell: str, seq_len: int, bar) -> dic
         "steps": result.steps,
         "tested_step": result.tested_step,  # the tested model's step (the best on validation if unsolved)
         "diverged": result.diverged,
+        "parameters_finite": not result.diverged,  # the final state's: False ends the run for good
         "max_steps": settings.max_steps,
         "seconds": result.seconds,
         "hidden_size": settings.hidden_size,
@@ -409,7 +413,12 @@ VERDICTS = ("solved", "flat", "improving", "diverged", "validation only")
 
 
 def verdict(
-    history: list[dict[str, float]], baseline: float, solved: bool, metric: float, threshold: float
+    history: list[dict[str, float]],
+    baseline: float,
+    solved: bool,
+    metric: float,
+    threshold: float,
+    diverged: bool = False,
 ) -> tuple[str, float]:
     """What ended an unsolved run: the cell ("flat") or the budget ("improving"); with the gain.
 
@@ -417,10 +426,11 @@ def verdict(
     minus the best in the last half) / baseline: only progress below the memoryless
     baseline counts (a run coming down to the baseline from above has learned nothing to remember).
     "flat": a gain below `FLAT_GAIN` (the cell's limit at this budget; evidence, not proof: a
-    plateau can precede progress); "improving": at or above it (the budget's limit); "diverged": a
-    non-finite metric; "solved" when solved; "validation only" when the run stopped because its
-    validation metric met `threshold` but the test metric did not. NaN gain when the history is too
-    short to halve.
+    plateau can precede progress); "improving": at or above it (the budget's limit); "diverged": the
+    run's parameters stopped being finite (`diverged`), or its test metric is not finite (a NaN
+    validation metric alone is a spike); "solved" when solved; "validation only" when the run stopped
+    because its validation metric met `threshold` but the test metric did not. NaN gain when the
+    history is too short to halve.
     """
     values = [h["validation"] for h in history]
     half = len(values) // 2
@@ -431,7 +441,7 @@ def verdict(
     )
     if solved:
         return "solved", gain
-    if not np.isfinite(metric) or (values and not np.isfinite(values[-1])):
+    if diverged or not np.isfinite(metric):
         return "diverged", gain
     if values and values[-1] <= threshold:
         return "validation only", gain
@@ -466,7 +476,12 @@ def gather_results(workdir: str | Path) -> dict:
                 entry["baseline"] = r["baseline"]
             history = records.read_curve(Path(workdir) / task, r["cell"], r["seq_len"])
             entry["verdict"], entry["last_half_gain_vs_baseline"] = verdict(
-                history, r["baseline"], r["solved"], float(r["metric"]), r["threshold"]
+                history,
+                r["baseline"],
+                r["solved"],
+                float(r["metric"]),
+                r["threshold"],
+                r.get("diverged", False),
             )
             by_cell.setdefault(r["cell"], {})[str(r["seq_len"])] = entry
         results[task] = by_cell
