@@ -14,7 +14,7 @@ import pytest
 from rnn_jax.cli import guarded
 from rnn_jax.core import analysis, cells
 from rnn_jax.errors import ConfigError, ResumeError, TrainingInterrupted
-from rnn_jax.studies.memory import plots, sweep, train
+from rnn_jax.studies.memory import plots, records, sweep, train
 from rnn_jax.training import runs
 
 TINY = train.TrainSettings(
@@ -86,10 +86,11 @@ def test_a_state_carries_its_own_step_count_and_old_two_file_states_still_load(t
     meta = json.loads(state.with_suffix(".json").read_text())
     assert meta["steps"] == 10 and not [p.name for p in tmp_path.iterdir() if ".tmp" in p.name]
 
-    ahead = {**meta, "steps": 20, "history": [*meta["history"], {"step": 20, "validation": 0.0}]}
+    history = records.curve_entries(meta["history"])
+    ahead = {**meta, "steps": 20, "history": records.curve_table([*history, {"step": 20, "validation": 0.0}])}
     state.with_suffix(".json").write_text(json.dumps(ahead))  # as after a kill between the two writes
     restored = train._load_state(state, params, opt_state)
-    assert restored[2] == 10 and restored[4] == meta["history"]
+    assert restored[2] == 10 and restored[4] == history
     num_params = len(jax.tree_util.tree_leaves(params))
     with np.load(state) as saved:  # the curve stays in the .json: the .npz does not grow with the run
         assert set(saved.files) == (
@@ -102,7 +103,8 @@ def test_a_state_carries_its_own_step_count_and_old_two_file_states_still_load(t
         arrays = [saved[f"arr_{i}"] for i in range(meta["num_leaves"])]
     with open(state, "wb") as f:
         np.savez(f, *arrays)
-    state.with_suffix(".json").write_text(json.dumps(meta))
+    old_meta = {**meta, "history": history}  # and the curve as a list of dicts, as it was stored then
+    state.with_suffix(".json").write_text(json.dumps(old_meta))
     resumed = train.train_one(jax.random.key(3), "copy", "gru", 3, TINY, state_path=state)
     whole = train.train_one(jax.random.key(3), "copy", "gru", 3, TINY)
     assert resumed.steps == 20 and resumed.metric == pytest.approx(whole.metric, rel=1e-5)
@@ -146,7 +148,7 @@ def test_the_learning_curve_is_stored_with_float32_digits_and_loses_nothing(tmp_
 
     state = tmp_path / "state.npz"  # a run's state and its curve are written compact
     result = train.train_one(jax.random.key(3), "copy", "gru", 3, TINY, state_path=state)
-    saved = json.loads(state.with_suffix(".json").read_text())["history"]
+    saved = records.curve_entries(json.loads(state.with_suffix(".json").read_text())["history"])
     assert saved == train.compact_history(saved) == result.history
 
 
@@ -325,10 +327,7 @@ def test_the_sweep_writes_results_in_the_published_shape_and_resumes(tmp_path, c
     # A larger budget continues every unsolved run from its final state; its new record replaces the old.
     adding = tmp_path / "memory" / "adding"
     assert not any(r["solved"] for r in runs.read_metrics(adding))  # 20 steps solve nothing
-    old = {
-        cell: json.loads((adding / "curves" / f"{cell}_T5.json").read_text())
-        for cell in ("simple_rnn", "lstm")
-    }
+    old = {cell: records.read_curve(adding, cell, 5) for cell in ("simple_rnn", "lstm")}
     assert all((adding / "state" / f"{cell}_T5.npz").exists() for cell in old)  # the final states stay
     out = sweep.main(
         [
@@ -346,7 +345,7 @@ def test_the_sweep_writes_results_in_the_published_shape_and_resumes(tmp_path, c
     assert "2 runs trained" in out["notes"][0]
     for cell in old:
         assert out["adding"][cell]["5"]["steps"] == 30
-        curve = json.loads((adding / "curves" / f"{cell}_T5.json").read_text())
+        curve = records.read_curve(adding, cell, 5)
         assert [h["step"] for h in curve] == [10, 20, 30] and curve[:2] == old[cell]
     assert len(runs.read_metrics(adding)) == 4  # both records kept; results.json reads the last
     # Other settings in the same folder are refused: the records would not be comparable.

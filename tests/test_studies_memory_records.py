@@ -1,6 +1,7 @@
 """The memory sweep's records and curves: the latest record of a (cell, T) wins, curves read back."""
 
 import json
+import math
 
 from rnn_jax.studies.memory import records
 from rnn_jax.training import runs
@@ -22,6 +23,30 @@ def test_a_curve_reads_back_from_its_path_and_a_missing_one_is_empty(tmp_path):
     assert path == tmp_path / "curves" / "irnn_T500.json"
     assert records.read_curve(tmp_path, "irnn", 500) == []
     history = [{"step": 200, "train_loss": 0.5, "validation": 0.4}]
-    path.parent.mkdir()
-    runs.write_text_atomic(path, json.dumps(history) + "\n")
+    assert records.write_curve(tmp_path, "irnn", 500, history) == path
     assert records.read_curve(tmp_path, "irnn", 500) == history
+    runs.write_text_atomic(path, json.dumps(history) + "\n")  # the list form, written before 2026-12-05
+    assert records.read_curve(tmp_path, "irnn", 500) == history
+
+
+def test_a_curve_is_stored_as_a_table_that_gives_back_every_entry_as_it_was(tmp_path):
+    """Names once, one row per line; a metric an entry lacks (the confirmation exists only where the
+    validation met the threshold) stays absent, and a NaN stays NaN."""
+    history = [
+        {"step": 200, "train_loss": 1.4029903, "validation": 0.95550907},
+        {"step": 400, "train_loss": float("nan"), "validation": float("nan")},
+        {"step": 600, "train_loss": 0.079, "validation": 0.0684, "confirmation": 0.0687},
+        {"step": 800, "train_loss": 0.078, "validation": 0.5},
+    ]
+    table = records.curve_table(history)
+    assert table["columns"] == ["step", "train_loss", "validation", "confirmation"]
+    assert table["rows"][0] == [200, 1.4029903, 0.95550907, None]
+    assert records.curve_entries(history) is history  # the list form reads as it is
+    back = records.curve_entries(json.loads(records.curve_json(history)))  # NaN != NaN: by fields
+    assert [sorted(e) for e in back] == [sorted(e) for e in history]
+    assert back[0] == history[0] and back[2:] == history[2:] and "confirmation" not in back[3]
+    assert math.isnan(back[1]["validation"]) and back[1]["step"] == 400
+    assert records.curve_entries(records.curve_table([])) == []
+
+    text = records.curve_json(history * 500)
+    assert text.count("\n") == 2000 + 2 and len(text) < 0.7 * len(json.dumps(history * 500))

@@ -1,11 +1,10 @@
 """Loss spikes: found where the definition puts them, measured against the baseline, reported."""
 
-import json
 import math
 
 import pytest
 
-from rnn_jax.studies.memory import spikes, train
+from rnn_jax.studies.memory import records, spikes, train
 from rnn_jax.training import runs
 
 
@@ -48,13 +47,12 @@ def test_impossible_settings_are_a_clear_error(kwargs, message):
 
 def test_the_report_lists_each_runs_spikes_from_its_latest_record(tmp_path):
     task_dir = tmp_path / "copy"
-    (task_dir / "curves").mkdir(parents=True)
     baseline = train.baseline("copy", 100)
     record = {"task": "copy", "cell": "lstm", "seq_len": 100, "baseline": baseline}
     runs.append_metrics(task_dir, {**record, "steps": 400})
     runs.append_metrics(task_dir, {**record, "steps": 1000})  # a continuation: one row per spike, not two
     values = [baseline * r for r in (0.5, 0.3, 30.0, 0.33, 0.2)]
-    (task_dir / "curves" / "lstm_T100.json").write_text(json.dumps(curve(values)))
+    records.write_curve(task_dir, "lstm", 100, curve(values))
     lines = spikes.spike_lines(tmp_path)
     rows = [line for line in lines if line.startswith("| copy")]
     assert rows == ["| copy | LSTM | 100 | 600 | 0.3 | 30 | 200 steps later |"]

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -401,9 +400,7 @@ def _train_and_record(config: MemoryConfig, cell: str, seq_len: int, bar) -> dic
         "gradient_norms": gradients,
         "machine": runs.machine(),  # the seconds above were measured here (load average at the end)
     }
-    curve_path = records.curve_path(task_dir, cell, seq_len)
-    curve_path.parent.mkdir(exist_ok=True)
-    runs.write_text_atomic(curve_path, json.dumps(result.history) + "\n")
+    records.write_curve(task_dir, cell, seq_len, result.history)
     runs.append_metrics(task_dir, record)  # the final state stays: a larger --max_steps continues it
     return record
 

@@ -37,6 +37,7 @@ from rnn_jax.core._validation import check_choice, check_positive_int
 from rnn_jax.core.unroll import unroll
 from rnn_jax.data import memory_tasks
 from rnn_jax.errors import TrainingInterrupted
+from rnn_jax.studies.memory import records
 from rnn_jax.training import runs
 from rnn_jax.training.preemption import StopSignals
 
@@ -273,10 +274,11 @@ def _save_state(
 ) -> None:
     """The arrays, with their step count and seconds (and the best parameters on validation, with
     their step and metric), in one `.npz` (one atomic rename, so a kill leaves the old state or the
-    new, never one step's arrays with another's count); the metadata with the learning curve in a
-    `.json` beside it, written first, so it is never behind the arrays."""
+    new, never one step's arrays with another's count); the metadata with the learning curve (a
+    `records.curve_table`) in a `.json` beside it, written first, so it is never behind the arrays."""
     leaves = jax.tree_util.tree_leaves((params, opt_state))
-    meta = {"steps": steps, "seconds": seconds, "history": history, "num_leaves": len(leaves)}
+    table = records.curve_table(history)
+    meta = {"steps": steps, "seconds": seconds, "history": table, "num_leaves": len(leaves)}
     extra = {}
     if best is not None:
         best_leaves = jax.tree_util.tree_leaves(best.params)
@@ -310,7 +312,8 @@ def _load_state(path: Path, params, opt_state):
     if len(leaves) != treedef.num_leaves:
         raise ValueError(f"{path} holds {len(leaves)} arrays, the model needs {treedef.num_leaves}")
     params, opt_state = jax.tree_util.tree_unflatten(treedef, leaves)
-    history = compact_history([entry for entry in meta["history"] if entry["step"] <= meta["steps"]])
+    saved_history = records.curve_entries(meta["history"])
+    history = compact_history([entry for entry in saved_history if entry["step"] <= meta["steps"]])
     if best_leaves is not None:
         best = Best(jax.tree_util.tree_unflatten(params_treedef, best_leaves), best_step, best_validation)
     else:
