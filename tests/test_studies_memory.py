@@ -290,6 +290,16 @@ def test_the_verdict_tells_the_cells_limit_from_the_budgets():
     found, gain = sweep.verdict(history([0.5]), 0.5, False, 0.5, 0.05)  # too short to halve: not flat
     assert found == "improving" and np.isnan(gain)
 
+    # Gained, then ended inside a loss spike not yet back within 1.2 x the best before it: neither
+    # the budget's limit nor the cell's (the GRU at T = 100 went to 75 x the baseline and stayed).
+    spiked = sweep.verdict(history([0.5, 0.4, 0.3, 0.2, 40.0, 30.0]), 0.5, False, 0.2, 0.05)
+    assert spiked == ("in a spike", pytest.approx(0.2))
+    back = sweep.verdict(history([0.5, 0.4, 0.3, 0.2, 40.0, 0.23]), 0.5, False, 0.2, 0.05)
+    assert back[0] == "improving"  # 0.23 <= 1.2 x 0.2: back from the spike
+    # A run whose last half gained nothing stays flat, spike or not.
+    assert sweep.verdict(history([0.5, 0.2, 0.3, 0.3, 40.0, 30.0]), 0.5, False, 0.2, 0.05)[0] == "flat"
+    assert "in a spike" in sweep.VERDICTS
+
 
 def test_the_sweep_writes_results_in_the_published_shape_and_resumes(tmp_path, capsys):
     workdir = str(tmp_path / "memory")
@@ -445,3 +455,19 @@ def test_the_learning_curves_mark_the_model_tested_when_it_is_not_the_last():
     assert plots.tested_point({"steps": 600, "tested_step": 400}, steps, values) == (400, 0.2)
     assert plots.tested_point({"steps": 600, "tested_step": 600}, steps, values) is None
     assert plots.tested_point({"steps": 600}, steps, values) is None  # an older record: tested at the end
+
+
+def test_the_table_names_the_runs_still_improving_and_those_that_ended_in_a_spike():
+    entry = lambda found: {"test_cross_entropy": 0.05, "solved": False, "steps": 1000, "verdict": found}  # noqa: E731
+    results = {
+        "copy": {
+            "irnn": {"100": entry("improving")},
+            "gru": {"100": entry("in a spike"), "200": entry("flat")},
+        },
+        "largest_solved": {"copy": {"irnn": None, "gru": None}},
+    }
+    text = "\n".join(sweep.summary_lines(results))
+    assert "| 100 | 0.05 ✗ improving (1,000) | 0.05 ✗ in a spike (1,000) |" in text
+    assert "Still improving when the budget ran out (a longer one may solve them): IRNN" in text
+    assert "Ended inside a loss spike, tested at their best before it (the spikes below): GRU T = 100" in text
+    assert "GRU T = 200" not in text  # flat: in neither list

@@ -406,7 +406,7 @@ def _train_and_record(config: MemoryConfig, cell: str, seq_len: int, bar) -> dic
 
 
 FLAT_GAIN = 0.01  # a last half of the budget that gains less than 1 % of the baseline is flat
-VERDICTS = ("solved", "flat", "improving", "diverged", "validation only")
+VERDICTS = ("solved", "flat", "improving", "in a spike", "diverged", "validation only")
 
 
 def verdict(
@@ -417,13 +417,18 @@ def verdict(
     threshold: float,
     diverged: bool = False,
 ) -> tuple[str, float]:
-    """What ended an unsolved run: the cell ("flat") or the budget ("improving"); with the gain.
+    """What ended an unsolved run: the cell ("flat"), the budget ("improving") or neither yet
+    ("in a spike"); with the gain.
 
     The gain is (the best validation metric in the first half of the run, capped at the baseline,
     minus the best in the last half) / baseline: only progress below the memoryless
     baseline counts (a run coming down to the baseline from above has learned nothing to remember).
     "flat": a gain below `FLAT_GAIN` (the cell's limit at this budget; evidence, not proof: a
-    plateau can precede progress); "improving": at or above it (the budget's limit); "diverged": the
+    plateau can precede progress); "improving": at or above it (the budget's limit), unless the
+    run ended inside a loss spike it has not come back from (`spikes.loss_spikes`), which is "in a
+    spike": its gain was made before the spike, its test measures the best parameters before it, and
+    whether more steps bring it back is not known (the LSTM at T = 100 came back after 103,400 steps
+    and solved the task; the GRU at T = 100 stayed at 75 times the baseline); "diverged": the
     run's parameters stopped being finite (`diverged`), or its test metric is not finite (a NaN
     validation metric alone is a spike); "solved" when solved; "validation only" when the run stopped
     because its validation metric met `threshold` but the test metric did not. NaN gain when the
@@ -442,7 +447,10 @@ def verdict(
         return "diverged", gain
     if values and values[-1] <= threshold:
         return "validation only", gain
-    return ("flat" if gain < FLAT_GAIN else "improving"), gain
+    if gain < FLAT_GAIN:  # a NaN gain (too short to halve) is not flat
+        return "flat", gain
+    trail = spikes.loss_spikes(history, baseline)
+    return ("in a spike" if trail and trail[-1].recovered_step is None else "improving"), gain
 
 
 def gather_results(workdir: str | Path) -> dict:
@@ -582,7 +590,8 @@ def summary_lines(results: dict) -> list[str]:
         lines += [
             f"{task}: {METRIC_NAME[task]}, ✓ solved or ✗ not, and the steps; an unsolved run is *flat* "
             f"when the last half of its budget gained less than {FLAT_GAIN:.0%} of the baseline (the "
-            "cell's limit) or *improving* (the budget's limit)",
+            "cell's limit), *improving* (the budget's limit) or *in a spike* (it gained, then ended "
+            "inside a loss spike it has not come back from: tested at its best before the spike)",
             "",
         ]
         lines.append("| T | " + " | ".join(train.CELL_LABELS[c] for c in cells) + " |")
@@ -604,18 +613,18 @@ def summary_lines(results: dict) -> list[str]:
         lines.append(
             "| **largest solved T** | " + " | ".join(f"**{largest.get(c) or 'none'}**" for c in cells) + " |"
         )
-        improving = [
-            f"{train.CELL_LABELS[c]} T = {t}"
-            for c in cells
-            for t in lengths
-            if by_cell[c].get(str(t), {}).get("verdict") == "improving"
-        ]
-        if improving:
-            lines += [
-                "",
-                "Still improving when the budget ran out (a longer one may solve them): "
-                + ", ".join(improving),
+        for found, heading in [
+            ("improving", "Still improving when the budget ran out (a longer one may solve them): "),
+            ("in a spike", "Ended inside a loss spike, tested at their best before it (the spikes below): "),
+        ]:
+            runs_found = [
+                f"{train.CELL_LABELS[c]} T = {t}"
+                for c in cells
+                for t in lengths
+                if by_cell[c].get(str(t), {}).get("verdict") == found
             ]
+            if runs_found:
+                lines += ["", heading + ", ".join(runs_found)]
         lines.append("")
         if published_lines(task):
             lines += ["Published figures for the same cells:", *published_lines(task), ""]
