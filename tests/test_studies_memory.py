@@ -389,7 +389,7 @@ def test_the_sweep_writes_results_in_the_published_shape_and_resumes(tmp_path, c
     out = sweep.main(
         ["--task", "adding", "--smoke", "--cells", "gru", "--max_steps", "40", "--workdir", workdir]
     )
-    assert "1 runs trained" in out["notes"][0] and out["adding"]["gru"]["5"]["steps"] == 40
+    assert "1 run trained" in out["notes"][0] and out["adding"]["gru"]["5"]["steps"] == 40
     assert runs.read_metrics(adding)[-1]["parameters_finite"] is True
     # So is a run its confirmed validation stopped early though the test missed ("validation only");
     # one stopped by the validation set alone (before the confirmation existed) trains on.
@@ -415,7 +415,7 @@ def test_the_sweep_writes_results_in_the_published_shape_and_resumes(tmp_path, c
     ]
     assert "0 runs trained" in sweep.main(rerun)["notes"][0]
     runs.append_metrics(adding, early)
-    assert "1 runs trained" in sweep.main(rerun)["notes"][0]
+    assert "1 run trained" in sweep.main(rerun)["notes"][0]
     with pytest.raises(ResumeError, match="batch_size"):
         sweep.main(["--task", "adding", "--smoke", "--batch_size", "3", "--workdir", workdir])
 

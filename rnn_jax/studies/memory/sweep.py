@@ -523,7 +523,7 @@ def run(config: MemoryConfig, *, progress: bool = True) -> dict:
         runs.save_results(config.workdir, gather_results(config.workdir))
     results = gather_results(config.workdir)
     results["notes"] = [
-        f"{len(jobs)} runs trained in {time.perf_counter() - start:.0f} s; "
+        f"{len(jobs)} run{'' if len(jobs) == 1 else 's'} trained in {time.perf_counter() - start:.0f} s; "
         f"{len(done)} found done in {_task_dir(config)}",
         f"learning curves: {_task_dir(config) / 'learning_curves.png'}",
     ]
