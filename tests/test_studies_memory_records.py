@@ -3,6 +3,8 @@
 import json
 import math
 
+import pytest
+
 from rnn_jax.studies.memory import records
 from rnn_jax.training import runs
 
@@ -50,3 +52,16 @@ def test_a_curve_is_stored_as_a_table_that_gives_back_every_entry_as_it_was(tmp_
 
     text = records.curve_json(history * 500)
     assert text.count("\n") == 2000 + 2 and len(text) < 0.7 * len(json.dumps(history * 500))
+
+
+@pytest.mark.parametrize(
+    "stored, message",
+    [
+        ({"step": [200]}, "expected a list of entries"),
+        ("[]", "expected a list of entries"),
+        ({"columns": ["step", "validation"], "rows": [[200]]}, "does not have the 2 columns"),
+    ],
+)
+def test_a_damaged_curve_is_a_clear_error(stored, message):
+    with pytest.raises(ValueError, match=message):
+        records.curve_entries(stored)
