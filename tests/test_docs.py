@@ -159,7 +159,8 @@ def _expected_prints(block: str) -> list[str]:
 @pytest.mark.parametrize(
     "page", [p for p in PAGES if _python_blocks(p.read_text())], ids=lambda p: str(p.relative_to(DOCS))
 )
-def test_the_examples_run_and_print_what_they_say(page, capsys):
+def test_the_examples_run_and_print_what_they_say(page, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the examples read committed results by their paths from the project root
     namespace = {"__name__": "__docs__"}
     for number, block in enumerate(_python_blocks(page.read_text())):
         exec(compile(block, f"{page.name}, python block {number}", "exec"), namespace)
