@@ -430,9 +430,9 @@ def verdict(
     whether more steps bring it back is not known (the LSTM at T = 100 came back after 103,400 steps
     and solved the task; the GRU at T = 100 never did: 70 to 106 times the baseline from 1.82 M to
     2.7 M steps); "diverged": the run's parameters stopped being finite (`diverged`), or its test
-    metric is not finite (a NaN validation metric alone is a spike); "solved" when solved; "validation only" when the run stopped
-    because its validation metric met `threshold` but the test metric did not. NaN gain when the
-    history is too short to halve.
+    metric is not finite (a NaN validation metric alone is a spike); "solved" when solved;
+    "validation only" when the run stopped because its validation metric met `threshold` but the
+    test metric did not. NaN gain when the history is too short to halve.
     """
     values = [h["validation"] for h in history]
     half = len(values) // 2
