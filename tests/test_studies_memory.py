@@ -79,6 +79,7 @@ def test_a_state_carries_its_own_step_count_and_old_two_file_states_still_load(t
     with another's count: the count lives in the .npz. States committed before (arrays in the .npz,
     count in the .json) still resume."""
     state = tmp_path / "state.npz"
+    assert train.saved_steps(state) == 0  # nothing saved: a run starts at step 0
     half = dataclasses.replace(TINY, max_steps=10)
     train.train_one(jax.random.key(3), "copy", "gru", 3, half, state_path=state)
     params = train.init_model(jax.random.key(0), "copy", "gru", TINY.hidden_size)
@@ -90,7 +91,7 @@ def test_a_state_carries_its_own_step_count_and_old_two_file_states_still_load(t
     ahead = {**meta, "steps": 20, "history": records.curve_table([*history, {"step": 20, "validation": 0.0}])}
     state.with_suffix(".json").write_text(json.dumps(ahead))  # as after a kill between the two writes
     restored = train._load_state(state, params, opt_state)
-    assert restored[2] == 10 and restored[4] == history
+    assert restored[2] == 10 and restored[4] == history and train.saved_steps(state) == 10
     num_params = len(jax.tree_util.tree_leaves(params))
     with np.load(state) as saved:  # the curve stays in the .json: the .npz does not grow with the run
         assert set(saved.files) == (
@@ -105,6 +106,7 @@ def test_a_state_carries_its_own_step_count_and_old_two_file_states_still_load(t
         np.savez(f, *arrays)
     old_meta = {**meta, "history": history}  # and the curve as a list of dicts, as it was stored then
     state.with_suffix(".json").write_text(json.dumps(old_meta))
+    assert train.saved_steps(state) == 10  # the count from the .json
     resumed = train.train_one(jax.random.key(3), "copy", "gru", 3, TINY, state_path=state)
     whole = train.train_one(jax.random.key(3), "copy", "gru", 3, TINY)
     assert resumed.steps == 20 and resumed.metric == pytest.approx(whole.metric, rel=1e-5)
@@ -353,6 +355,9 @@ def test_the_sweep_writes_results_in_the_published_shape_and_resumes(tmp_path, c
         ]
     )
     assert "2 runs trained" in out["notes"][0]
+    # Each run shows its own bar over its steps, a continued run's from the step it was saved at.
+    err = capsys.readouterr().err
+    assert "lstm T=5:  67%" in err and "20/30 [" in err and "30/30 [" in err  # rate: step/s or s/step
     for cell in old:
         assert out["adding"][cell]["5"]["steps"] == 30
         curve = records.read_curve(adding, cell, 5)

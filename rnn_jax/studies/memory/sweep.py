@@ -343,7 +343,10 @@ def _best_ratio(values: list[float], baseline: float) -> float:
 
 
 def _train_and_record(config: MemoryConfig, cell: str, seq_len: int, bar) -> dict:
-    """Trains, tests and measures one (cell, T); appends its record and writes its learning curve."""
+    """Trains, tests and measures one (cell, T); appends its record and writes its learning curve.
+    `bar` is the sweep's bar over its runs; the run shows its steps on a bar of its own below it."""
+    from tqdm.auto import tqdm
+
     task_dir = _task_dir(config)
     settings = settings_for(config, cell, seq_len)
     key = jax.random.fold_in(
@@ -352,19 +355,31 @@ def _train_and_record(config: MemoryConfig, cell: str, seq_len: int, bar) -> dic
     state_path = task_dir / "state" / f"{cell}_T{seq_len}.npz"
     state_path.parent.mkdir(parents=True, exist_ok=True)
 
-    def progress(steps, loss, validation):
-        bar.set_postfix_str(f"{cell} T={seq_len} step {steps}: loss {loss:.4g}, validation {validation:.4g}")
-
-    result = train.train_one(
-        key,
-        config.task,
-        cell,
-        seq_len,
-        settings,
-        state_path=state_path,
-        save_every_seconds=config.save_every_seconds,
-        progress=progress,
+    # The run's own bar, over its steps (a continued run's starts at the saved step): rate and ETA.
+    steps_bar = tqdm(
+        total=settings.max_steps,
+        initial=min(train.saved_steps(state_path), settings.max_steps),
+        desc=f"{cell} T={seq_len}",
+        unit="step",
+        leave=False,
+        disable=bar.disable,
     )
+
+    def progress(steps, loss, validation):
+        steps_bar.set_postfix_str(f"loss {loss:.4g}, validation {validation:.4g}", refresh=False)
+        steps_bar.update(steps - steps_bar.n)
+
+    with steps_bar:
+        result = train.train_one(
+            key,
+            config.task,
+            cell,
+            seq_len,
+            settings,
+            state_path=state_path,
+            save_every_seconds=config.save_every_seconds,
+            progress=progress,
+        )
     key_gradient = jax.random.fold_in(key, 7)
     init_params = train.init_model(jax.random.split(key, 4)[0], config.task, cell, settings.hidden_size)
     gradients = {

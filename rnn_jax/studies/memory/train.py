@@ -289,6 +289,19 @@ def _save_state(
         np.savez(f, *[np.asarray(leaf) for leaf in leaves], steps=steps, seconds=seconds, **extra)
 
 
+def saved_steps(state_path: str | os.PathLike) -> int:
+    """The step count of the training state `train_one` saved at `state_path` (where the same call
+    continues the run; a progress bar starts there), 0 when no state is saved there."""
+    path = Path(state_path)
+    meta_path = path.with_suffix(".json")
+    if not (path.exists() and meta_path.exists()):
+        return 0
+    with np.load(path) as saved:
+        if "steps" in saved.files:
+            return int(saved["steps"])
+    return int(json.loads(meta_path.read_text())["steps"])  # states saved before the count moved
+
+
 def _load_state(path: Path, params, opt_state):
     """Restores (params, opt_state, steps, seconds, history, best) saved by `_save_state`, or None.
 
