@@ -52,6 +52,7 @@ def test_a_committed_curve_is_read_relative_to_the_tasks_baseline(tmp_path):
         (lambda d: spans.summarize(_curve([1.0]), float("nan"), [(0, 100)]), "positive finite"),
         (lambda d: spans.read(d, "copying", "lstm", 200, [(0, 1)]), "unknown task 'copying'"),
         (lambda d: spans.read(d, "copy", "lstm", 200, [(0, 1)]), "no learning curve for lstm"),
+        (lambda d: spans.read(d, "copy", "rnn", 200, [(0, 1)]), "unknown cell 'rnn'"),
         (lambda d: spans.column([], "mean"), "unknown field 'mean'"),
     ],
 )

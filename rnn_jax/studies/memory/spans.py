@@ -22,9 +22,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from rnn_jax.core._validation import check_choice
 from rnn_jax.studies.memory import records, train
 
-TASKS = ("adding", "copy")
+FIELDS = ("median", "best", "worst", "count")
 
 
 class Span(NamedTuple):
@@ -81,10 +82,9 @@ def read(
     over `bounds` (e.g. `even_bounds(start, stop, width)`) relative to `train.baseline(task, T)`.
 
     Raises:
-      ValueError: an unknown task, or no curve for (task, cell, T) under `workdir`.
+      ValueError: an unknown task or cell, or no curve for (task, cell, T) under `workdir`.
     """
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}: expected one of {TASKS}")
+    train.check_task_and_cell(task, cell)
     curve = records.read_curve(Path(workdir) / task, cell, seq_len)
     if not curve:
         path = records.curve_path(Path(workdir) / task, cell, seq_len)
@@ -99,8 +99,7 @@ def column(spans: list[Span], field: str, digits: int = 3) -> str:
     Raises:
       ValueError: an unknown field.
     """
-    if field not in ("median", "best", "worst", "count"):
-        raise ValueError(f"unknown field {field!r}: expected median, best, worst or count")
+    check_choice("field", field, FIELDS)
     if field == "count":
         return " ".join(str(span.count) for span in spans)
     return " ".join(f"{getattr(span, field):.{digits}f}" for span in spans)
