@@ -296,10 +296,17 @@ def saved_steps(state_path: str | os.PathLike) -> int:
     meta_path = path.with_suffix(".json")
     if not (path.exists() and meta_path.exists()):
         return 0
+    meta = json.loads(meta_path.read_text())
     with np.load(path) as saved:
-        if "steps" in saved.files:
-            return int(saved["steps"])
-    return int(json.loads(meta_path.read_text())["steps"])  # states saved before the count moved
+        return _saved_count(saved, meta)[0]
+
+
+def _saved_count(saved, meta: dict) -> tuple[int, float]:
+    """(steps, seconds) of a saved state: the `.npz`'s (`saved`, open), or the `.json`'s (`meta`)
+    for states saved before the count moved into the `.npz`."""
+    if "steps" in saved.files:
+        return int(saved["steps"]), float(saved["seconds"])
+    return int(meta["steps"]), float(meta["seconds"])
 
 
 def _load_state(path: Path, params, opt_state):
@@ -316,8 +323,7 @@ def _load_state(path: Path, params, opt_state):
     params_treedef = jax.tree_util.tree_structure(params)
     with np.load(path) as saved:
         leaves = [jnp.asarray(saved[f"arr_{i}"]) for i in range(meta["num_leaves"])]
-        if "steps" in saved.files:
-            meta["steps"], meta["seconds"] = int(saved["steps"]), float(saved["seconds"])
+        meta["steps"], meta["seconds"] = _saved_count(saved, meta)
         best_leaves = None
         if "best_step" in saved.files:
             best_leaves = [jnp.asarray(saved[f"best_{i}"]) for i in range(params_treedef.num_leaves)]
