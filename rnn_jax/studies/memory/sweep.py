@@ -380,6 +380,7 @@ def _train_and_record(config: MemoryConfig, cell: str, seq_len: int, bar) -> dic
             save_every_seconds=config.save_every_seconds,
             progress=progress,
         )
+        steps_bar.refresh()  # its last count, which a fast run reaches within tqdm's refresh interval
     key_gradient = jax.random.fold_in(key, 7)
     init_params = train.init_model(jax.random.split(key, 4)[0], config.task, cell, settings.hidden_size)
     gradients = {
