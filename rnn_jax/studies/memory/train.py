@@ -296,16 +296,16 @@ def saved_steps(state_path: str | os.PathLike) -> int:
     meta_path = path.with_suffix(".json")
     if not (path.exists() and meta_path.exists()):
         return 0
-    meta = json.loads(meta_path.read_text())
     with np.load(path) as saved:
-        return _saved_count(saved, meta)[0]
+        return _saved_count(saved, meta_path)[0]
 
 
-def _saved_count(saved, meta: dict) -> tuple[int, float]:
-    """(steps, seconds) of a saved state: the `.npz`'s (`saved`, open), or the `.json`'s (`meta`)
-    for states saved before the count moved into the `.npz`."""
+def _saved_count(saved, meta_path: Path) -> tuple[int, float]:
+    """(steps, seconds) of a saved state: the `.npz`'s (`saved`, open), or, for states saved before
+    the count moved into the `.npz`, the `.json`'s at `meta_path` (read only then: it holds the curve)."""
     if "steps" in saved.files:
         return int(saved["steps"]), float(saved["seconds"])
+    meta = json.loads(meta_path.read_text())
     return int(meta["steps"]), float(meta["seconds"])
 
 
@@ -323,7 +323,7 @@ def _load_state(path: Path, params, opt_state):
     params_treedef = jax.tree_util.tree_structure(params)
     with np.load(path) as saved:
         leaves = [jnp.asarray(saved[f"arr_{i}"]) for i in range(meta["num_leaves"])]
-        meta["steps"], meta["seconds"] = _saved_count(saved, meta)
+        meta["steps"], meta["seconds"] = _saved_count(saved, meta_path)
         best_leaves = None
         if "best_step" in saved.files:
             best_leaves = [jnp.asarray(saved[f"best_{i}"]) for i in range(params_treedef.num_leaves)]
