@@ -13,7 +13,7 @@ and `splice` puts each section of `table.md` between its markers. After a run's 
     python -m rnn_jax.studies.memory.docs_tables            # rewrite docs/memory.md's three blocks
     python -m rnn_jax.studies.memory.docs_tables --check    # exit 1 if they differ from table.md
 
-The docs tests run the check, so a results commit without the docs is caught.
+A test checks the committed page against the committed table, so a results commit without its docs fails.
 """
 
 from __future__ import annotations
@@ -24,11 +24,13 @@ import sys
 from pathlib import Path
 
 from rnn_jax.errors import ConfigError
+from rnn_jax.studies.memory import spikes, sweep
 
-# section name -> how its first line starts in table.md (the results tables start the file)
+# section name -> how its first line starts in table.md (the results tables start the file), from the
+# headings the sections' writers use
 SECTION_STARTS = {
-    "gradients": re.compile(r"^\w+: exact \|\|d h_T / d x_1\|\|", re.M),
-    "spikes": re.compile(r"^Loss spikes:", re.M),
+    "gradients": re.compile(rf"^\w+: {re.escape(sweep.GRADIENTS_HEADING)}", re.M),
+    "spikes": re.compile(rf"^{re.escape(spikes.HEADING)}", re.M),
 }
 
 

@@ -21,6 +21,8 @@ from typing import NamedTuple
 
 from rnn_jax.studies.memory import records, train
 
+HEADING = "Loss spikes:"  # the first words of the report's section (docs_tables cuts table.md there)
+
 SPIKE_FACTOR = 4.0  # a validation metric above 4 x the best so far starts a spike
 RECOVERED_FACTOR = 1.2  # back within 1.2 x the best before the spike ends it
 
@@ -102,7 +104,7 @@ def spike_lines(workdir: str | Path) -> list[str]:
     if not rows:
         return []
     return [
-        f"Loss spikes: a validation metric above {SPIKE_FACTOR:g} x the best so far, until it is back "
+        f"{HEADING} a validation metric above {SPIKE_FACTOR:g} x the best so far, until it is back "
         f"within {RECOVERED_FACTOR:g} x that best (metrics / the memoryless baseline)",
         "",
         "| task | cell | T | step | best before | peak | back |",

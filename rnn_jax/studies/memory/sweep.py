@@ -44,6 +44,9 @@ from rnn_jax.studies.command import flag, run_experiment
 from rnn_jax.studies.memory import records, spikes, train
 from rnn_jax.training import runs
 
+# the gradient section's heading after "<task>: " (docs_tables cuts table.md there)
+GRADIENTS_HEADING = "exact ||d h_T / d x_1||"
+
 DEFAULT_LENGTHS = {"adding": "50,100,200,400,750,1000", "copy": "10,50,100,200,500"}
 METRIC_NAME = {"adding": "test_mse", "copy": "test_cross_entropy"}
 # Settings that change what a (cell, T) run computes; a rerun in the same workdir must keep them.
@@ -562,7 +565,7 @@ def gradient_lines(workdir: str | Path) -> list[str]:
             continue
         marked = task == "adding"
         lines += [
-            f"{task}: exact ||d h_T / d x_1|| (median of 8 test sequences), trained / at initialisation"
+            f"{task}: {GRADIENTS_HEADING} (median of 8 test sequences), trained / at initialisation"
             + (", and ||d h_T / d v_p1|| through the first marked value" if marked else ""),
             "",
             "| cell | T | solved | d h_T / d x_1 trained | at init |"
