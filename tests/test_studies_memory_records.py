@@ -20,6 +20,16 @@ def test_the_latest_record_of_each_run_wins_in_first_seen_order(tmp_path):
     assert records.latest_records(tmp_path / "nothing here") == {}
 
 
+def test_the_record_of_an_earlier_stop_reads_back_after_the_run_continued(tmp_path):
+    runs.append_metrics(tmp_path, {"cell": "lstm", "seq_len": 200, "steps": 10, "metric": 0.3})
+    runs.append_metrics(tmp_path, {"cell": "gru", "seq_len": 200, "steps": 10, "metric": 0.2})
+    runs.append_metrics(tmp_path, {"cell": "lstm", "seq_len": 200, "steps": 30, "metric": 0.1})
+    assert records.record_at(tmp_path, "lstm", 200, 10)["metric"] == 0.3
+    assert records.record_at(tmp_path, "lstm", 200, 30)["metric"] == 0.1
+    with pytest.raises(KeyError, match="no run of lstm at T = 200 stopped at step 20"):
+        records.record_at(tmp_path, "lstm", 200, 20)
+
+
 def test_a_curve_reads_back_from_its_path_and_a_missing_one_is_empty(tmp_path):
     path = records.curve_path(tmp_path, "irnn", 500)
     assert path == tmp_path / "curves" / "irnn_T500.json"

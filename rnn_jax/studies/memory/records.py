@@ -76,3 +76,23 @@ def latest_records(task_dir: str | Path) -> dict[tuple[str, int], dict]:
     """The latest record of each (cell, T) in `<task_dir>/metrics.jsonl`, keyed by (cell, T) in the
     order each pair first appears (later records replace earlier ones); {} when there is none."""
     return {(r["cell"], r["seq_len"]): r for r in runs.read_metrics(task_dir)}
+
+
+def record_at(task_dir: str | Path, cell: str, seq_len: int, steps: int) -> dict:
+    """The record that a run of (cell, T) wrote when it stopped at `steps` (the latest such, if it
+    stopped there more than once), so that a figure of an earlier stop can be read back after the
+    run has been continued.
+
+    Raises:
+        KeyError: no run of (cell, T) in `<task_dir>/metrics.jsonl` stopped at `steps`.
+    """
+    stops = [
+        r
+        for r in runs.read_metrics(task_dir)
+        if (r["cell"], r["seq_len"], r["steps"]) == (cell, seq_len, steps)
+    ]
+    if not stops:
+        raise KeyError(
+            f"no run of {cell} at T = {seq_len} stopped at step {steps} in {Path(task_dir) / 'metrics.jsonl'}"
+        )
+    return stops[-1]
