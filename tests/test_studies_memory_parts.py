@@ -96,3 +96,9 @@ def test_a_part_without_validations_or_curve_is_a_clear_error(tmp_path):
         parts.read(tmp_path, "copy", "lstm", 200, 200, 900)
     with pytest.raises(ValueError, match="unknown cell 'rnn'"):
         parts.read(tmp_path, "copy", "rnn", 200, 0, 200)
+
+
+def test_a_curve_without_a_finite_validation_is_a_clear_error(tmp_path):
+    _write_run(tmp_path, [float("nan"), float("inf")], [_stop(100, 1.0, 1.0), _stop(200, 2.0, 1.0)])
+    with pytest.raises(ValueError, match="no finite validation of lstm at T = 200 on copy up to step 200"):
+        parts.read(tmp_path, "copy", "lstm", 200, 100, 200)
