@@ -57,10 +57,11 @@ def read(
         no finite validation up to stop.
       KeyError: the run never stopped at `start` or at `stop`.
     """
+    train.check_task_and_cell(task, cell)
+    bounds = spans.even_bounds(start, stop, width)
     task_dir = Path(workdir) / task
-    part_spans = spans.read(workdir, task, cell, seq_len, spans.even_bounds(start, stop, width))
+    curve = [h for h in records.require_curve(task_dir, cell, seq_len) if h["step"] <= stop]
     first, last = (records.record_at(task_dir, cell, seq_len, steps) for steps in (start, stop))
-    curve = [h for h in records.read_curve(task_dir, cell, seq_len) if h["step"] <= stop]
     inside = [h for h in curve if h["step"] > start]
     if not inside:
         raise ValueError(f"no validation of {cell} at T = {seq_len} on {task} in the steps ({start}, {stop}]")
@@ -80,7 +81,7 @@ def read(
     best_before = min((h["validation"] for h in finite if h["step"] < worst["step"]), default=math.nan)
     norms = last["gradient_norms"]
     return Part(
-        spans=part_spans,
+        spans=spans.summarize(curve, baseline, bounds),
         record=last,
         seconds=last["seconds"] - first["seconds"],
         test_ratio=last["metric"] / baseline,

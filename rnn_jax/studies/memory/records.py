@@ -72,6 +72,21 @@ def read_curve(task_dir: str | Path, cell: str, seq_len: int) -> list[dict]:
     return curve_entries(json.loads(path.read_text())) if path.exists() else []
 
 
+def require_curve(task_dir: str | Path, cell: str, seq_len: int) -> list[dict]:
+    """`read_curve` for a run that must have finished a first time: its curve, never [].
+
+    Raises:
+      ValueError: no curve for (cell, T) under `task_dir` (`<task_dir>/curves/<cell>_T<T>.json`).
+    """
+    curve = read_curve(task_dir, cell, seq_len)
+    if not curve:
+        path = curve_path(task_dir, cell, seq_len)
+        raise ValueError(
+            f"no learning curve for {cell} at T = {seq_len} on {Path(task_dir).name}: {path} is missing"
+        )
+    return curve
+
+
 def latest_records(task_dir: str | Path) -> dict[tuple[str, int], dict]:
     """The latest record of each (cell, T) in `<task_dir>/metrics.jsonl`, keyed by (cell, T) in the
     order each pair first appears (later records replace earlier ones); {} when there is none."""

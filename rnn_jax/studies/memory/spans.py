@@ -85,10 +85,7 @@ def read(
       ValueError: an unknown task or cell, or no curve for (task, cell, T) under `workdir`.
     """
     train.check_task_and_cell(task, cell)
-    curve = records.read_curve(Path(workdir) / task, cell, seq_len)
-    if not curve:
-        path = records.curve_path(Path(workdir) / task, cell, seq_len)
-        raise ValueError(f"no learning curve for {cell} at T = {seq_len} on {task}: {path} is missing")
+    curve = records.require_curve(Path(workdir) / task, cell, seq_len)
     return summarize(curve, train.baseline(task, seq_len), bounds)
 
 
