@@ -26,9 +26,11 @@ def _fast_compile_flags() -> str:
     newer = "--xla_cpu_use_fusion_emitters=false --xla_cpu_parallel_codegen_split_count=1"
     probe = [sys.executable, "-c", "import jax.numpy as jnp; jnp.ones(2).block_until_ready()"]
     env = {**os.environ, "XLA_FLAGS": newer, "JAX_PLATFORMS": "cpu"}
-    if subprocess.run(probe, env=env, capture_output=True, timeout=120).returncode == 0:
-        flags += " " + newer
-    return flags
+    try:
+        accepted = subprocess.run(probe, env=env, capture_output=True, timeout=120).returncode == 0
+    except subprocess.TimeoutExpired:
+        accepted = False
+    return f"{flags} {newer}" if accepted else flags
 
 
 # Your own XLA_FLAGS are kept and extended; set any flag that names an optimisation level (for example
